@@ -1,0 +1,452 @@
+package ordo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/ordoflow/ordo/internal/engine"
+	"github.com/ordoflow/ordo/internal/executor"
+	"github.com/ordoflow/ordo/internal/journal"
+	"github.com/ordoflow/ordo/internal/testhook"
+	"github.com/ordoflow/ordo/ordosqlite"
+	"github.com/ordoflow/ordo/ordostore"
+	"github.com/ordoflow/ordo/ordotype"
+)
+
+func init() {
+	testhook.EngineOf = func(v any) *engine.Engine { return v.(*Engine).eng }
+}
+
+// Config configures an [Engine]. A nil *Config means all defaults.
+type Config struct {
+	// Logger receives the engine's logs. Defaults to warn level on stdout.
+	Logger *slog.Logger
+	// Clock is how the engine reads time. Defaults to the system clock;
+	// tests use ordotest's fake clock.
+	Clock Clock
+	// Workers is the number of goroutines running step handlers in this
+	// process. Defaults to 64.
+	Workers int
+	// EffectWorkers is the number of goroutines performing side effects.
+	// Defaults to 16.
+	EffectWorkers int
+	// LeaseDuration is how long a task claimed by this process is reserved
+	// to it; a process that dies holds its tasks at most this long.
+	// Defaults to 5 minutes.
+	LeaseDuration time.Duration
+	// PollInterval is how often the engine looks in the store for work it
+	// was not told about. Defaults to 1 second.
+	PollInterval time.Duration
+	// MaxBatch caps the state changes written in one group commit.
+	// Defaults to 512.
+	MaxBatch int
+	// HTTPClient makes the calls of http steps and http side effects.
+	// Defaults to a client with a 30 second timeout.
+	HTTPClient *http.Client
+	// NodeID names this process in task leases. Defaults to
+	// hostname-pid-random.
+	NodeID string
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Workers < 0:
+		return errors.New("ordo: Config.Workers must not be negative")
+	case c.EffectWorkers < 0:
+		return errors.New("ordo: Config.EffectWorkers must not be negative")
+	case c.LeaseDuration < 0:
+		return errors.New("ordo: Config.LeaseDuration must not be negative")
+	case c.PollInterval < 0:
+		return errors.New("ordo: Config.PollInterval must not be negative")
+	case c.MaxBatch < 0:
+		return errors.New("ordo: Config.MaxBatch must not be negative")
+	}
+	return nil
+}
+
+// Clock is how Ordo reads time. See ordotest.FakeClock.
+type Clock = ordotype.Clock
+
+// StoreOpener opens the store an engine runs on. See [SQLite].
+type StoreOpener func(ctx context.Context) (ordostore.Store, error)
+
+// SQLite returns a StoreOpener for an SQLite database file, created if it
+// does not exist. The file is locked to one process while it is open.
+func SQLite(path string) StoreOpener {
+	return func(ctx context.Context) (ordostore.Store, error) {
+		return ordosqlite.Open(ctx, path, nil)
+	}
+}
+
+// Engine runs workflows. It is safe for concurrent use.
+type Engine struct {
+	eng       *engine.Engine
+	store     ordostore.Store
+	ownsStore bool
+	logger    *slog.Logger
+}
+
+// Open opens a store and starts an engine on it. [Engine.Close] closes the
+// store too.
+//
+//	eng, err := ordo.Open(ctx, ordo.SQLite("orders.db"), nil)
+func Open(ctx context.Context, open StoreOpener, cfg *Config) (*Engine, error) {
+	if open == nil {
+		return nil, errors.New("ordo: missing store (try ordo.SQLite(\"ordo.db\"))")
+	}
+	store, err := open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: opening store: %w", err)
+	}
+	e, err := New(ctx, store, cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	e.ownsStore = true
+	return e, nil
+}
+
+// New starts an engine on a store opened by the caller, who closes it after
+// [Engine.Close].
+func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("ordo: missing store (try ordosqlite.Open)")
+	}
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	eng, err := engine.New(ctx, engine.Config{
+		Store:         store,
+		Clock:         cfg.Clock,
+		Logger:        logger,
+		NodeID:        cfg.NodeID,
+		Workers:       cfg.Workers,
+		EffectWorkers: cfg.EffectWorkers,
+		LeaseDuration: cfg.LeaseDuration,
+		PollInterval:  cfg.PollInterval,
+		MaxBatch:      cfg.MaxBatch,
+		HTTPClient:    cfg.HTTPClient,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ordo: %w", err)
+	}
+	e := &Engine{eng: eng, store: store, logger: logger}
+	e.registerBuiltinEffects(cfg.HTTPClient)
+	return e, nil
+}
+
+// Close stops the engine (see [Engine.Stop]) and closes the store if
+// [Open] opened it. It is safe to call twice.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.eng.Stop(ctx)
+	if e.ownsStore {
+		err = errors.Join(err, e.store.Close())
+	}
+	return err
+}
+
+// Stop stops taking work: running steps and side effects finish and are
+// committed, and tasks this process had leased but not started are handed
+// back to the store at once. Nothing acknowledged is lost, and instances
+// carry on when an engine is started on the store again.
+func (e *Engine) Stop(ctx context.Context) error { return e.eng.Stop(ctx) }
+
+// Store returns the engine's store.
+func (e *Engine) Store() ordostore.Store { return e.store }
+
+// Stats is a snapshot of the engine's counters.
+type Stats = engine.Stats
+
+// Stats returns the engine's counters since it started.
+func (e *Engine) Stats() Stats { return e.eng.Stats() }
+
+// Register stores def (as a new version if it changed) and registers the
+// Go handlers its task steps name. Every task step must have a handler,
+// given here or registered before with [Engine.Handle]; use [Engine.Deploy]
+// for definitions whose steps are done by remote workers. It returns the
+// definition's version.
+func (e *Engine) Register(ctx context.Context, def *Definition, handlers Handlers) (int, error) {
+	if def == nil {
+		return 0, errors.New("ordo: Register: nil definition")
+	}
+	var missing []string
+	for _, s := range def.w.Steps {
+		key := s.HandlerKey()
+		if key == "" {
+			continue
+		}
+		if _, ok := handlers[key]; !ok && !e.eng.HasHandler(key) {
+			missing = append(missing, fmt.Sprintf("step %q needs handler %q", s.ID, key))
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return 0, fmt.Errorf("ordo: Register %s: %v: %w", def.Name(), missing, ErrInvalid)
+	}
+	for name, h := range handlers {
+		e.Handle(name, h)
+	}
+	return e.Deploy(ctx, def)
+}
+
+// Deploy stores def as a new version if it changed, without requiring
+// handlers, and returns its version.
+func (e *Engine) Deploy(ctx context.Context, def *Definition) (int, error) {
+	if def == nil {
+		return 0, errors.New("ordo: Deploy: nil definition")
+	}
+	return e.eng.RegisterDefinition(ctx, def.w)
+}
+
+// Handle registers h as the Go handler for a handler name or queue name.
+// Task steps name it with `task: {handler: name}` or `task: {queue: name}`.
+func (e *Engine) Handle(name string, h Handler) {
+	e.eng.RegisterHandler(name, adaptHandler(h))
+}
+
+// HandleEffect registers the interpreter of side effects of type typ,
+// replacing any built-in one.
+func (e *Engine) HandleEffect(typ string, fn EffectFunc) {
+	e.eng.RegisterEffect(typ, func(ctx context.Context, c *engine.EffectCall) error {
+		return fn(ctx, &EffectRequest{
+			InstanceID: c.InstanceID, Step: c.Step, Index: c.Index, Type: c.Type,
+			Payload: c.Payload, IdempotencyKey: c.IdempotencyKey, Attempt: c.Attempt,
+		})
+	})
+}
+
+// StartOption modifies a call to [Engine.Start].
+type StartOption func(*engine.StartParams)
+
+// IdempotencyKey sets the instance's idempotency key, overriding the
+// definition's idempotencyKey expression: a second start with the same key
+// returns the first instance and starts nothing.
+func IdempotencyKey(key string) StartOption {
+	return func(p *engine.StartParams) { p.IdempotencyKey = key }
+}
+
+// BusinessKey sets the instance's business key (an order number, say),
+// overriding the definition's businessKey expression.
+func BusinessKey(key string) StartOption {
+	return func(p *engine.StartParams) { p.BusinessKey = key }
+}
+
+// Version starts the instance on a given version of the definition instead
+// of the latest.
+func Version(v int) StartOption {
+	return func(p *engine.StartParams) { p.Version = v }
+}
+
+// Start starts an instance of a workflow with input, which is JSON
+// ([]byte, json.RawMessage) or any value encoding/json can marshal. It
+// returns the instance ID. When the idempotency key was used before, it
+// returns the existing instance's ID and starts nothing.
+//
+// Errors: [ErrNotFound] for an unknown workflow or version; [ErrInvalid]
+// for input that is not JSON or keys that cannot be computed from it.
+func (e *Engine) Start(ctx context.Context, workflow string, input any, opts ...StartOption) (string, error) {
+	raw, err := toJSON(input)
+	if err != nil {
+		return "", fmt.Errorf("ordo: start %s: input: %v: %w", workflow, err, ErrInvalid)
+	}
+	p := engine.StartParams{Workflow: workflow, Input: raw}
+	for _, o := range opts {
+		o(&p)
+	}
+	id, _, err := e.eng.Start(ctx, p)
+	if err != nil {
+		return "", fmt.Errorf("ordo: start %s: %w", workflow, err)
+	}
+	return id, nil
+}
+
+func toJSON(v any) (json.RawMessage, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return x, nil
+	case []byte:
+		return x, nil
+	case string:
+		return json.Marshal(x)
+	}
+	return json.Marshal(v)
+}
+
+// Get returns an instance: its status, state, output and each step's status.
+// Errors: [ErrNotFound].
+func (e *Engine) Get(ctx context.Context, id string) (*Instance, error) {
+	inst, err := e.store.GetInstance(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: get %s: %w", id, err)
+	}
+	return e.instance(ctx, inst)
+}
+
+// Wait blocks until the instance has ended (completed, failed, compensated,
+// cancelled) or is parked for review, and returns it.
+func (e *Engine) Wait(ctx context.Context, id string) (*Instance, error) {
+	inst, err := e.eng.Wait(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: wait %s: %w", id, err)
+	}
+	return e.instance(ctx, inst)
+}
+
+// ListParams filter [Engine.List]. Zero fields do not filter.
+type ListParams struct {
+	Workflow      string
+	Statuses      []Status
+	BusinessKey   string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	// BeforeID continues a listing after its last instance.
+	BeforeID string
+	// Limit defaults to 100.
+	Limit int
+}
+
+// List returns instances, newest first.
+func (e *Engine) List(ctx context.Context, p *ListParams) ([]*Instance, error) {
+	if p == nil {
+		p = &ListParams{}
+	}
+	rows, err := e.store.ListInstances(ctx, &ordostore.ListInstancesParams{
+		Workflow: p.Workflow, Statuses: p.Statuses, BusinessKey: p.BusinessKey,
+		CreatedAfter: p.CreatedAfter, CreatedBefore: p.CreatedBefore, BeforeID: p.BeforeID, Limit: p.Limit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ordo: list: %w", err)
+	}
+	out := make([]*Instance, 0, len(rows))
+	for _, r := range rows {
+		inst, err := e.instance(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inst)
+	}
+	return out, nil
+}
+
+// Journal returns an instance's whole history, in order.
+// Errors: [ErrNotFound].
+func (e *Engine) Journal(ctx context.Context, id string) ([]Event, error) {
+	if _, err := e.store.GetInstance(ctx, id); err != nil {
+		return nil, fmt.Errorf("ordo: journal %s: %w", id, err)
+	}
+	rows, err := e.store.ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: id})
+	if err != nil {
+		return nil, fmt.Errorf("ordo: journal %s: %w", id, err)
+	}
+	out := make([]Event, len(rows))
+	for i, r := range rows {
+		out[i] = Event{Seq: r.Seq, Type: r.Type, Step: r.StepID, Attempt: r.Attempt, Time: r.CreatedAt, Data: r.Data}
+	}
+	return out, nil
+}
+
+// ResubmitOptions modify [Engine.Resubmit].
+type ResubmitOptions struct {
+	// From is the step to start again from (it and every step after it are
+	// reset). Defaults to the steps that failed.
+	From string
+	// Input, when set, replaces the workflow input.
+	Input any
+	// Reason is kept in the journal.
+	Reason string
+}
+
+// Resubmit restarts an instance that is parked for review or failed, from
+// the failed step or from opts.From, with a fresh retry budget.
+// Errors: [ErrNotFound]; [ErrInvalid] when the instance is not in review or
+// failed, or From is not a step of its workflow.
+func (e *Engine) Resubmit(ctx context.Context, id string, opts *ResubmitOptions) error {
+	if opts == nil {
+		opts = &ResubmitOptions{}
+	}
+	cmd := executor.Resubmit{From: opts.From, Reason: opts.Reason}
+	if opts.Input != nil {
+		raw, err := toJSON(opts.Input)
+		if err != nil || !json.Valid(raw) {
+			return fmt.Errorf("ordo: resubmit %s: input is not valid JSON: %w", id, ErrInvalid)
+		}
+		cmd.Input = raw
+	}
+	if err := e.eng.Resubmit(ctx, id, cmd); err != nil {
+		return fmt.Errorf("ordo: resubmit %s: %w", id, err)
+	}
+	return nil
+}
+
+// Cancel cancels an instance that has not ended.
+// Errors: [ErrNotFound]; [ErrInvalid] when it has already ended.
+func (e *Engine) Cancel(ctx context.Context, id, reason string) error {
+	if err := e.eng.Cancel(ctx, id, reason); err != nil {
+		return fmt.Errorf("ordo: cancel %s: %w", id, err)
+	}
+	return nil
+}
+
+// instance converts a read model into the public Instance.
+func (e *Engine) instance(ctx context.Context, r *ordostore.Instance) (*Instance, error) {
+	var st journal.State
+	if err := json.Unmarshal(r.State, &st); err != nil {
+		return nil, fmt.Errorf("ordo: instance %s: decoding state: %w", r.ID, err)
+	}
+	inst := &Instance{
+		ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: r.Status,
+		IdempotencyKey: r.IdempotencyKey, BusinessKey: r.BusinessKey, ParentID: r.ParentID,
+		Input: st.Input, State: st.Data, Output: st.Output, Error: publicError(st.Error),
+		Seq: r.Seq, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt,
+	}
+	def, _, err := e.eng.Definition(ctx, r.Workflow, r.Version)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: instance %s: %w", r.ID, err)
+	}
+	for _, s := range def.Steps {
+		info := StepInfo{ID: s.ID, Status: ordotype.StepPending}
+		if ss := st.Steps[s.ID]; ss != nil {
+			info.Status, info.Attempt = ss.Status, ss.Attempt
+			info.Input, info.Output, info.Error = ss.Input, ss.Output, publicError(ss.Error)
+			info.Reason, info.StartedAt, info.FinishedAt = ss.Reason, ss.StartedAt, ss.FinishedAt
+		}
+		inst.Steps = append(inst.Steps, info)
+	}
+	return inst, nil
+}
+
+func publicError(e *journal.Error) *Error {
+	if e == nil {
+		return nil
+	}
+	return &Error{Message: e.Message, Code: e.Code, Step: e.Step, Retryable: e.Retryable}
+}
+
+func (e *Engine) registerBuiltinEffects(client *http.Client) {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	e.eng.RegisterEffect("http", func(ctx context.Context, c *engine.EffectCall) error {
+		return effectsHTTP(ctx, client, c.Payload, c.IdempotencyKey)
+	})
+	e.eng.RegisterEffect("log", func(ctx context.Context, c *engine.EffectCall) error {
+		return effectsLog(ctx, e.logger, c.Payload, "ordo.instance.id", c.InstanceID, "ordo.step.id", c.Step, "ordo.effect.key", c.IdempotencyKey)
+	})
+}

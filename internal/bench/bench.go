@@ -1,0 +1,227 @@
+// Package bench runs Ordo's reference workloads end to end and measures
+// throughput, start-to-finish latency and memory. It backs `ordo bench`.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordoflow/ordo"
+)
+
+// Workloads.
+const (
+	// WorkloadLinear3 is three sequential no-op steps: the shape used to
+	// compare workflow engines.
+	WorkloadLinear3 = "linear3"
+	// WorkloadOrder is the order-fulfilment flow with no-op handlers:
+	// payment, then inventory and label in parallel (and a gift for one
+	// order in four), then ship, then notify.
+	WorkloadOrder = "order"
+)
+
+// Options configure a run.
+type Options struct {
+	Workload    string
+	Instances   int
+	Concurrency int
+	// DB is the SQLite file; it must not exist. Empty means a fresh file in
+	// a temporary directory, removed afterwards.
+	DB string
+	// Workers is the engine's step worker count (0: the engine's default).
+	Workers int
+}
+
+// Result is what a run measured. Its JSON form is `ordo bench -o json`.
+type Result struct {
+	Workload    string  `json:"workload"`
+	Store       string  `json:"store"`
+	DB          string  `json:"db"`
+	Instances   int     `json:"instances"`
+	Concurrency int     `json:"concurrency"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"per_second"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	PeakRSSMB   float64 `json:"peak_rss_mb"`
+	Commits     int64   `json:"commits"`
+	Transitions int64   `json:"transitions"`
+	Conflicts   int64   `json:"conflicts"`
+	GoVersion   string  `json:"go_version"`
+	CPUs        int     `json:"cpus"`
+}
+
+// Definition returns a workload's workflow definition.
+func Definition(workload string) (*ordo.Definition, error) {
+	switch workload {
+	case WorkloadLinear3:
+		return ordo.NewWorkflow("bench-linear3").
+			Step(ordo.Task("a", "noop")).
+			Step(ordo.Task("b", "noop").After("a")).
+			Step(ordo.Task("c", "noop").After("b")).
+			Build()
+	case WorkloadOrder:
+		return ordo.NewWorkflow("bench-order").
+			Step(ordo.Task("payment", "noop")).
+			Step(ordo.Task("reserve-inventory", "noop").After("payment")).
+			Step(ordo.Task("create-label", "noop").After("payment")).
+			Step(ordo.Task("vip-gift", "noop").After("payment").When("input.vip == true")).
+			Step(ordo.Task("ship", "noop").After("reserve-inventory", "create-label", "vip-gift")).
+			Step(ordo.Task("notify", "noop").After("ship")).
+			Build()
+	}
+	return nil, fmt.Errorf("unknown workload %q (want %s or %s)", workload, WorkloadLinear3, WorkloadOrder)
+}
+
+func noop(context.Context, *ordo.StepRequest) (ordo.Result, error) {
+	return ordo.Result{Output: json.RawMessage(`{"ok":true}`)}, nil
+}
+
+// Run runs a workload: Concurrency goroutines each start an instance and
+// wait for its end, until Instances have completed.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Instances <= 0 || opts.Concurrency <= 0 {
+		return nil, errors.New("instances and concurrency must be positive")
+	}
+	def, err := Definition(opts.Workload)
+	if err != nil {
+		return nil, err
+	}
+	db := opts.DB
+	if db == "" {
+		dir, err := os.MkdirTemp("", "ordo-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		db = filepath.Join(dir, "bench.db")
+	} else if _, err := os.Stat(db); err == nil {
+		return nil, fmt.Errorf("%s exists: the benchmark needs a fresh database file", db)
+	}
+	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{
+		Workers: opts.Workers,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close(context.WithoutCancel(ctx))
+	if _, err := eng.Register(ctx, def, ordo.Handlers{"noop": noop}); err != nil {
+		return nil, err
+	}
+
+	lat := make([]time.Duration, opts.Instances)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, opts.Concurrency)
+	start := time.Now()
+	for range opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= opts.Instances {
+					return
+				}
+				input := `{"orderId":"o-` + strconv.Itoa(i) + `","vip":` + strconv.FormatBool(i%4 == 0) + `}`
+				t0 := time.Now()
+				id, err := eng.Start(ctx, def.Name(), json.RawMessage(input))
+				if err == nil {
+					var inst *ordo.Instance
+					inst, err = eng.Wait(ctx, id)
+					if err == nil && inst.Status != ordo.StatusCompleted {
+						err = fmt.Errorf("instance %s ended %s: %v", id, inst.Status, inst.Error)
+					}
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errc)
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	slices.Sort(lat)
+	stats := eng.Stats()
+	return &Result{
+		Workload:    opts.Workload,
+		Store:       "sqlite",
+		DB:          db,
+		Instances:   opts.Instances,
+		Concurrency: opts.Concurrency,
+		Seconds:     round(elapsed.Seconds(), 3),
+		PerSecond:   round(float64(opts.Instances)/elapsed.Seconds(), 1),
+		P50Ms:       ms(lat[len(lat)*50/100]),
+		P99Ms:       ms(lat[min(len(lat)-1, len(lat)*99/100)]),
+		MaxMs:       ms(lat[len(lat)-1]),
+		PeakRSSMB:   peakRSSMB(),
+		Commits:     stats.Batches,
+		Transitions: stats.Transitions,
+		Conflicts:   stats.Conflicts,
+		GoVersion:   runtime.Version(),
+		CPUs:        runtime.NumCPU(),
+	}, nil
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 2) }
+
+func round(v float64, places int) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', places, 64), 64)
+	return f
+}
+
+// peakRSSMB reads the process's peak resident set size (VmHWM) on Linux; 0
+// elsewhere.
+func peakRSSMB() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err == nil {
+				return round(kb/1024, 1)
+			}
+		}
+	}
+	return 0
+}
+
+// Print writes r for people.
+func (r *Result) Print(w io.Writer) {
+	fmt.Fprintf(w, "workload     %s\n", r.Workload)
+	fmt.Fprintf(w, "store        %s (synchronous=FULL) %s\n", r.Store, r.DB)
+	fmt.Fprintf(w, "instances    %d (concurrency %d)\n", r.Instances, r.Concurrency)
+	fmt.Fprintf(w, "elapsed      %.3fs\n", r.Seconds)
+	fmt.Fprintf(w, "throughput   %.1f instances/s\n", r.PerSecond)
+	fmt.Fprintf(w, "latency      p50 %.2fms  p99 %.2fms  max %.2fms\n", r.P50Ms, r.P99Ms, r.MaxMs)
+	fmt.Fprintf(w, "peak RSS     %.1f MB\n", r.PeakRSSMB)
+	avg := 0.0
+	if r.Commits > 0 {
+		avg = float64(r.Transitions) / float64(r.Commits)
+	}
+	fmt.Fprintf(w, "commits      %d (%.1f transitions each), %d conflicts\n", r.Commits, avg, r.Conflicts)
+	fmt.Fprintf(w, "machine      %d CPUs, %s\n", r.CPUs, r.GoVersion)
+}

@@ -1,0 +1,665 @@
+// Package engine wires Ordo's pipeline together around one journal:
+//
+//	triggers (internal/trigger) → executor (internal/executor) → effects (internal/effects)
+//
+// Every change of an instance goes through [Engine.apply]: the executor's pure
+// Decide computes events and tasks from the instance's state, and the group
+// committer writes events, read model, the finished task and the new tasks
+// in one transaction. Tasks created here are leased to this process at
+// insert time and handed to its worker pools in memory; anything else (tasks
+// due later, tasks beyond capacity, tasks of a dead process) is claimed from
+// the store by the scheduler.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordoflow/ordo/internal/definition"
+	"github.com/ordoflow/ordo/internal/executor"
+	"github.com/ordoflow/ordo/internal/journal"
+	"github.com/ordoflow/ordo/internal/trigger"
+	"github.com/ordoflow/ordo/ordostore"
+	"github.com/ordoflow/ordo/ordotype"
+)
+
+// Config configures an [Engine]. Zero fields take their defaults.
+type Config struct {
+	Store  ordostore.Store
+	Clock  ordotype.Clock
+	Logger *slog.Logger
+	// NodeID names this process in task leases. Defaults to host-pid-random.
+	NodeID string
+	// Workers is the number of goroutines running steps. Defaults to 64.
+	Workers int
+	// EffectWorkers is the number of goroutines performing side effects.
+	// Defaults to 16.
+	EffectWorkers int
+	// LeaseDuration is how long a claimed task stays leased to this process.
+	// Defaults to 5 minutes.
+	LeaseDuration time.Duration
+	// PollInterval is how often the scheduler looks for work it was not told
+	// about (expired leases, other processes' tasks). Defaults to 1 second.
+	PollInterval time.Duration
+	// MaxBatch caps the transitions in one group commit. Defaults to 512.
+	MaxBatch int
+	// CacheSize caps the states of running instances kept in memory.
+	// Defaults to 10000; -1 disables the cache.
+	CacheSize int
+	// Rand returns values in [0,1) for retry jitter. Defaults to math/rand/v2.
+	Rand func() float64
+	// HTTPClient makes the calls of http steps and http side effects.
+	// Defaults to a client with a 30 second timeout.
+	HTTPClient *http.Client
+}
+
+// StepFunc runs one attempt of a step.
+type StepFunc func(ctx context.Context, call *Call) (*Outcome, error)
+
+// Call is what a step handler is given.
+type Call struct {
+	InstanceID     string
+	Workflow       string
+	Version        int
+	Step           string
+	Attempt        int
+	IdempotencyKey string
+	Input          json.RawMessage // the step's input
+	WorkflowInput  json.RawMessage
+	State          json.RawMessage // the workflow's state before the step
+	Spec           *definition.Step
+}
+
+// Outcome is what a step handler returns.
+type Outcome struct {
+	Output  json.RawMessage
+	State   json.RawMessage // nil: unchanged
+	Effects []executor.Effect
+}
+
+// EffectFunc performs one try of a side effect.
+type EffectFunc func(ctx context.Context, call *EffectCall) error
+
+// EffectCall is what an effect interpreter is given.
+type EffectCall struct {
+	InstanceID     string
+	Step           string
+	Index          int
+	Type           string
+	Payload        json.RawMessage
+	IdempotencyKey string
+	Attempt        int
+}
+
+// Engine runs workflow instances. Create it with [New]; it is running until
+// [Engine.Stop].
+type Engine struct {
+	store  ordostore.Store
+	clock  ordotype.Clock
+	log    *slog.Logger
+	node   string
+	lease  time.Duration
+	poll   time.Duration
+	rand   func() float64
+	http   *http.Client
+	m      metricsHook
+	commit *committer
+	cache  *stateCache
+
+	steps   *pool
+	effects *pool
+
+	mu        sync.RWMutex
+	handlers  map[string]StepFunc
+	effectFns map[string]EffectFunc
+	defs      map[string]*definition.Workflow // "name@version"
+	latest    map[string]int
+
+	waitMu  sync.Mutex
+	waiters map[string][]chan struct{}
+
+	wake     chan struct{}
+	starved  atomic.Bool
+	stopping atomic.Bool
+	stop     chan struct{}
+	schedWG  sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// New starts an engine on cfg.Store. On an exclusive store every lease is
+// handed back first: the previous process that held them is gone.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("engine: missing store")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if cfg.NodeID == "" {
+		host, _ := os.Hostname()
+		cfg.NodeID = host + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:8]
+	}
+	cfg.Workers = orDefault(cfg.Workers, 64)
+	cfg.EffectWorkers = orDefault(cfg.EffectWorkers, 16)
+	cfg.MaxBatch = orDefault(cfg.MaxBatch, 512)
+	if cfg.LeaseDuration <= 0 {
+		cfg.LeaseDuration = 5 * time.Minute
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	e := &Engine{
+		store:     cfg.Store,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		node:      cfg.NodeID,
+		lease:     cfg.LeaseDuration,
+		poll:      cfg.PollInterval,
+		rand:      cfg.Rand,
+		http:      cfg.HTTPClient,
+		cache:     newStateCache(cfg.CacheSize),
+		handlers:  map[string]StepFunc{},
+		effectFns: map[string]EffectFunc{},
+		defs:      map[string]*definition.Workflow{},
+		latest:    map[string]int{},
+		waiters:   map[string][]chan struct{}{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+	}
+	if cfg.Store.Exclusive() {
+		if _, err := cfg.Store.ReleaseLeases(ctx, ""); err != nil {
+			return nil, fmt.Errorf("engine: releasing leases: %w", err)
+		}
+	}
+	e.commit = newCommitter(cfg.Store, cfg.MaxBatch, &e.m)
+	e.commit.start()
+	e.steps = newPool(ordotype.TaskStep, cfg.Workers, cfg.Workers*8, e.runStep, e.taskDone)
+	e.steps.addQueue(executor.QueueTimer)
+	e.steps.addQueue(executor.QueueHTTP)
+	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
+	e.effects.addQueue("*")
+	e.schedWG.Add(1)
+	go e.scheduler()
+	return e, nil
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Stop stops the engine: no new work is taken, running steps and effects
+// finish and are committed, and tasks leased but not started are handed back
+// to the store. It does not close the store. It is safe to call twice.
+func (e *Engine) Stop(ctx context.Context) error {
+	var err error
+	e.stopOnce.Do(func() {
+		e.stopping.Store(true)
+		close(e.stop)
+		e.schedWG.Wait()
+		e.steps.close()
+		e.effects.close()
+		e.commit.close()
+		if _, rerr := e.store.ReleaseLeases(context.WithoutCancel(ctx), e.node); rerr != nil && !errors.Is(rerr, ordotype.ErrClosed) {
+			err = fmt.Errorf("engine: handing back leases: %w", rerr)
+		}
+	})
+	return err
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.m.snapshot() }
+
+// NodeID returns the name this process leases tasks under.
+func (e *Engine) NodeID() string { return e.node }
+
+// Store returns the engine's store.
+func (e *Engine) Store() ordostore.Store { return e.store }
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() ordotype.Clock { return e.clock }
+
+// RegisterDefinition stores def as a new version unless the latest version
+// is identical, and returns the version.
+func (e *Engine) RegisterDefinition(ctx context.Context, def *definition.Workflow) (int, error) {
+	rec, _, err := e.store.PutDefinition(ctx, &ordostore.PutDefinitionParams{
+		Name: def.Name, Hash: def.Hash, Source: def.Source, Now: e.clock.Now(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storing definition %s: %w", def.Name, err)
+	}
+	e.mu.Lock()
+	e.defs[defKey(def.Name, rec.Version)] = def
+	if rec.Version >= e.latest[def.Name] {
+		e.latest[def.Name] = rec.Version
+	}
+	e.mu.Unlock()
+	return rec.Version, nil
+}
+
+// RegisterHandler makes this process run the steps of queue (a handler name
+// or worker queue) with fn.
+func (e *Engine) RegisterHandler(queue string, fn StepFunc) {
+	e.mu.Lock()
+	e.handlers[queue] = fn
+	e.mu.Unlock()
+	e.steps.addQueue(queue)
+	e.poke()
+}
+
+// HasHandler reports whether queue has a handler in this process.
+func (e *Engine) HasHandler(queue string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, ok := e.handlers[queue]
+	return ok
+}
+
+// RegisterEffect makes this process perform side effects of type typ with fn.
+func (e *Engine) RegisterEffect(typ string, fn EffectFunc) {
+	e.mu.Lock()
+	e.effectFns[typ] = fn
+	e.mu.Unlock()
+}
+
+func defKey(name string, version int) string { return name + "@" + strconv.Itoa(version) }
+
+// Definition returns a version of a workflow definition (0: the latest).
+func (e *Engine) Definition(ctx context.Context, name string, version int) (*definition.Workflow, int, error) {
+	e.mu.RLock()
+	if version == 0 {
+		version = e.latest[name]
+	}
+	def := e.defs[defKey(name, version)]
+	e.mu.RUnlock()
+	if def != nil {
+		return def, version, nil
+	}
+	rec, err := e.store.GetDefinition(ctx, name, version)
+	if err != nil {
+		if errors.Is(err, ordotype.ErrNotFound) {
+			if version == 0 {
+				return nil, 0, fmt.Errorf("unknown workflow %q: %w", name, ordotype.ErrNotFound)
+			}
+			return nil, 0, fmt.Errorf("unknown workflow %q version %d: %w", name, version, ordotype.ErrNotFound)
+		}
+		return nil, 0, err
+	}
+	def, err = definition.Parse(rec.Source, rec.Name+".json")
+	if err != nil {
+		return nil, 0, fmt.Errorf("stored definition %s v%d no longer compiles: %w", rec.Name, rec.Version, err)
+	}
+	e.mu.Lock()
+	e.defs[defKey(rec.Name, rec.Version)] = def
+	if rec.Version > e.latest[rec.Name] {
+		e.latest[rec.Name] = rec.Version
+	}
+	e.mu.Unlock()
+	return def, rec.Version, nil
+}
+
+// StartParams are the parameters of [Engine.Start].
+type StartParams = trigger.StartParams
+
+// Start starts an instance, or returns the existing one (existed=true) when
+// the idempotency key was used before.
+func (e *Engine) Start(ctx context.Context, p StartParams) (id string, existed bool, err error) {
+	if e.stopping.Load() {
+		return "", false, ordotype.ErrClosed
+	}
+	def, version, err := e.Definition(ctx, p.Workflow, p.Version)
+	if err != nil {
+		return "", false, err
+	}
+	cmd, err := trigger.Start(ctx, def, version, p)
+	if err != nil {
+		return "", false, err
+	}
+	if cmd.IdempotencyKey != "" {
+		inst, err := e.store.GetInstanceByKey(ctx, def.Name, cmd.IdempotencyKey)
+		if err == nil {
+			return inst.ID, true, nil
+		}
+		if !errors.Is(err, ordotype.ErrNotFound) {
+			return "", false, err
+		}
+	}
+	cmd.ID = NewID()
+	res, _, err := e.apply(ctx, def, nil, cmd, nil)
+	if err != nil {
+		var exists *existsError
+		if errors.As(err, &exists) {
+			return exists.id, true, nil
+		}
+		return "", false, err
+	}
+	return res.ID, false, nil
+}
+
+// NewID returns a new instance ID: a UUIDv7, so IDs sort by creation time.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+type existsError struct{ id string }
+
+func (e *existsError) Error() string { return "instance exists: " + e.id }
+func (e *existsError) Unwrap() error { return ordotype.ErrAlreadyExists }
+
+// Resubmit restarts a parked or failed instance.
+func (e *Engine) Resubmit(ctx context.Context, id string, cmd executor.Resubmit) error {
+	return e.command(ctx, id, cmd)
+}
+
+// Cancel cancels an instance that has not ended.
+func (e *Engine) Cancel(ctx context.Context, id string, reason string) error {
+	return e.command(ctx, id, executor.Cancel{Reason: reason})
+}
+
+func (e *Engine) command(ctx context.Context, id string, cmd executor.Command) error {
+	if e.stopping.Load() {
+		return ordotype.ErrClosed
+	}
+	def, st, err := e.load(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	_, _, err = e.apply(ctx, def, st, cmd, nil)
+	return err
+}
+
+// load returns an instance's definition and state, from the cache unless
+// fresh is set.
+func (e *Engine) load(ctx context.Context, id string, fresh bool) (*definition.Workflow, *journal.State, error) {
+	if !fresh {
+		if def, st := e.cache.get(id); st != nil {
+			return def, st, nil
+		}
+	}
+	inst, err := e.store.GetInstance(ctx, id)
+	if err != nil {
+		if errors.Is(err, ordotype.ErrNotFound) {
+			return nil, nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
+		}
+		return nil, nil, err
+	}
+	st := new(journal.State)
+	if err := json.Unmarshal(inst.State, st); err != nil {
+		return nil, nil, fmt.Errorf("instance %s: decoding state: %w", id, err)
+	}
+	def, _, err := e.Definition(ctx, inst.Workflow, inst.Version)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Status.Terminal() {
+		e.cache.put(id, def, st)
+	}
+	return def, st, nil
+}
+
+// maxConflicts bounds how often one change is decided again after losing an
+// optimistic-concurrency race; reaching it means something is wrong.
+const maxConflicts = 1000
+
+// apply decides cmd against st (nil for a new instance) and commits the
+// outcome, deciding again on a fresh state after a conflict. ref is the task
+// being completed, if any. A result that is stale only completes ref.
+func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef) (*journal.State, bool, error) {
+	id := ""
+	if st != nil {
+		id = st.ID
+	}
+	for range maxConflicts {
+		now := e.clock.Now().UTC()
+		dec, err := executor.Decide(ctx, def, st, cmd, now, e.rand)
+		stale := false
+		if err != nil {
+			if !executor.IsStale(err) || ref == nil {
+				return nil, false, err
+			}
+			stale = true
+			dec = &executor.Decision{State: st}
+		}
+		tr, local, err := e.build(st, dec, ref, now)
+		if err != nil {
+			return nil, false, err
+		}
+		res, err := e.commit.commit(ctx, tr)
+		if err == nil {
+			err = res.Err
+		}
+		switch {
+		case err == nil:
+			e.afterCommit(def, st, dec.State, res, local)
+			if stale {
+				e.m.duplicates.Add(1)
+			}
+			return dec.State, stale, nil
+		case errors.Is(err, ordotype.ErrConflict):
+			e.unreserve(local)
+			e.m.conflicts.Add(1)
+			e.cache.drop(dec.State.ID)
+			def, st, err = e.load(ctx, dec.State.ID, true)
+			if err != nil {
+				return nil, false, err
+			}
+			continue
+		case errors.Is(err, ordotype.ErrDuplicate):
+			e.unreserve(local)
+			e.m.duplicates.Add(1)
+			return st, true, nil
+		case errors.Is(err, ordotype.ErrAlreadyExists):
+			e.unreserve(local)
+			return nil, false, &existsError{id: res.ExistingID}
+		default:
+			e.unreserve(local)
+			return nil, false, err
+		}
+	}
+	return nil, false, fmt.Errorf("instance %s: gave up after %d conflicting writers", id, maxConflicts)
+}
+
+// localTask is a task of a transition leased to this process at insert time.
+type localTask struct {
+	pool *pool
+	task *ordostore.Task
+	idx  int // index in the transition's Tasks
+}
+
+func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask, error) {
+	ns := dec.State
+	stateJSON, err := json.Marshal(ns)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding state: %w", err)
+	}
+	tr := &ordostore.Transition{Complete: ref}
+	if st == nil {
+		tr.Create = &ordostore.Instance{
+			ID: ns.ID, Workflow: ns.Workflow, Version: ns.Version, Status: ns.Status,
+			IdempotencyKey: ns.IdempotencyKey, BusinessKey: ns.BusinessKey, ParentID: ns.ParentID,
+			Seq: ns.Seq, State: stateJSON, CreatedAt: ns.CreatedAt, UpdatedAt: ns.UpdatedAt, FinishedAt: ns.FinishedAt,
+		}
+	} else {
+		tr.InstanceID = st.ID
+		tr.ExpectedSeq = st.Seq
+		tr.Update = &ordostore.InstanceUpdate{
+			Status: ns.Status, BusinessKey: ns.BusinessKey, Seq: ns.Seq, State: stateJSON,
+			UpdatedAt: ns.UpdatedAt, FinishedAt: ns.FinishedAt,
+		}
+	}
+	if len(dec.Events) > 0 {
+		tr.Events = make([]*ordostore.Event, len(dec.Events))
+		for i, ev := range dec.Events {
+			data, err := journal.MarshalData(ev)
+			if err != nil {
+				return nil, nil, fmt.Errorf("encoding event: %w", err)
+			}
+			tr.Events[i] = &ordostore.Event{
+				InstanceID: ns.ID, Seq: ev.Seq, Type: string(ev.Type), StepID: ev.Step,
+				Attempt: ev.Attempt, Data: data, CreatedAt: ev.Time,
+			}
+		}
+	}
+	var local []localTask
+	if len(dec.Tasks) > 0 {
+		tr.Tasks = make([]*ordostore.Task, len(dec.Tasks))
+		for i, nt := range dec.Tasks {
+			t := &ordostore.Task{
+				InstanceID: ns.ID, Kind: nt.Kind, Queue: nt.Queue, StepID: nt.Step, Attempt: nt.Attempt,
+				Payload: nt.Payload, DueAt: nt.DueAt, CreatedAt: now,
+			}
+			tr.Tasks[i] = t
+			if p := e.poolFor(nt.Kind, nt.Queue); p != nil && !nt.DueAt.After(now) && !e.stopping.Load() && p.tryReserve() {
+				t.LeaseOwner = e.node
+				t.LeaseUntil = now.Add(e.lease)
+				local = append(local, localTask{pool: p, task: t, idx: i})
+			}
+		}
+	}
+	return tr, local, nil
+}
+
+func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
+	switch kind {
+	case ordotype.TaskStep:
+		if e.steps.has(queue) {
+			return e.steps
+		}
+	case ordotype.TaskEffect:
+		return e.effects
+	}
+	return nil
+}
+
+func (e *Engine) unreserve(local []localTask) {
+	for _, lt := range local {
+		lt.pool.unreserve(1)
+	}
+}
+
+func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.State, res ordostore.TransitionResult, local []localTask) {
+	for _, lt := range local {
+		lt.task.ID = res.TaskIDs[lt.idx]
+		lt.task.Claim = 0
+		lt.pool.push(lt.task)
+	}
+	if len(res.TaskIDs) > len(local) {
+		e.poke() // tasks for later, or for the scheduler to claim
+	}
+	if after.Status.Terminal() {
+		e.cache.drop(after.ID)
+	} else {
+		e.cache.put(after.ID, def, after)
+	}
+	if before == nil || before.Status != after.Status {
+		if after.Status.Terminal() || after.Status == ordotype.StatusReview {
+			e.notify(after.ID)
+		}
+	}
+}
+
+// poke wakes the scheduler.
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Wait blocks until the instance is terminal or parked for review, and
+// returns its read model.
+func (e *Engine) Wait(ctx context.Context, id string) (*ordostore.Instance, error) {
+	ch := make(chan struct{}, 1)
+	e.waitMu.Lock()
+	e.waiters[id] = append(e.waiters[id], ch)
+	e.waitMu.Unlock()
+	defer e.unwait(id, ch)
+	for {
+		inst, err := e.store.GetInstance(ctx, id)
+		if err != nil {
+			if errors.Is(err, ordotype.ErrNotFound) {
+				return nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
+			}
+			return nil, err
+		}
+		if inst.Status.Terminal() || inst.Status == ordotype.StatusReview {
+			return inst, nil
+		}
+		// Another process may finish it: look again now and then.
+		t := time.NewTimer(e.poll)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+func (e *Engine) unwait(id string, ch chan struct{}) {
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	ws := e.waiters[id]
+	for i, w := range ws {
+		if w == ch {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(e.waiters, id)
+	} else {
+		e.waiters[id] = ws
+	}
+}
+
+func (e *Engine) notify(id string) {
+	e.waitMu.Lock()
+	for _, ch := range e.waiters[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	e.waitMu.Unlock()
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a real timer.
+func (SystemClock) NewTimer(d time.Duration) ordotype.Timer { return sysTimer{time.NewTimer(d)} }
+
+type sysTimer struct{ t *time.Timer }
+
+func (t sysTimer) C() <-chan time.Time { return t.t.C }
+func (t sysTimer) Stop() bool          { return t.t.Stop() }

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/ordoflow/ordo/ordostore"
+	"github.com/ordoflow/ordo/ordotype"
+)
+
+// claimBatch caps the tasks taken by one claim query.
+const claimBatch = 256
+
+// scheduler claims from the store the tasks this process was not handed in
+// memory: tasks that became due (retries, timers), tasks beyond the pools'
+// capacity, and tasks whose lease ran out. It sleeps until the earliest due
+// task, a poke, or the poll interval; nothing that waits is held in memory.
+func (e *Engine) scheduler() {
+	defer e.schedWG.Done()
+	ctx := context.Background()
+	for {
+		claimed, err := e.claimAll(ctx)
+		if err != nil {
+			e.log.ErrorContext(ctx, "claiming tasks", "error", err)
+		}
+		var due <-chan time.Time
+		var dueTimer ordotype.Timer
+		if next, ok, err := e.nextDue(ctx); err != nil {
+			e.log.ErrorContext(ctx, "looking for the next due task", "error", err)
+		} else if ok {
+			if d := next.Sub(e.clock.Now()); d > 0 {
+				dueTimer = e.clock.NewTimer(d)
+				due = dueTimer.C()
+			} else if claimed > 0 {
+				continue // more may be waiting
+			}
+		}
+		poll := e.clock.NewTimer(e.poll)
+		stopped := false
+		select {
+		case <-e.wake:
+		case <-due:
+		case <-poll.C():
+		case <-e.stop:
+			stopped = true
+		}
+		poll.Stop()
+		if dueTimer != nil {
+			dueTimer.Stop()
+		}
+		if stopped {
+			return
+		}
+	}
+}
+
+// claimAll fills the pools' free slots with due tasks from the store.
+func (e *Engine) claimAll(ctx context.Context) (int, error) {
+	total := 0
+	for _, p := range []*pool{e.steps, e.effects} {
+		queues := p.queueList()
+		if queues != nil && len(queues) == 0 {
+			continue
+		}
+		for {
+			if e.stopping.Load() {
+				return total, nil
+			}
+			want := min(p.free(), claimBatch)
+			got := 0
+			for got < want && p.tryReserve() {
+				got++
+			}
+			if got == 0 {
+				e.starved.Store(true)
+				break
+			}
+			now := e.clock.Now().UTC()
+			e.m.claims.Add(1)
+			tasks, err := e.store.ClaimTasks(ctx, &ordostore.ClaimTasksParams{
+				Owner: e.node, Kinds: []ordotype.TaskKind{p.kind}, Queues: queues,
+				Now: now, LeaseUntil: now.Add(e.lease), Limit: got,
+			})
+			if err != nil {
+				p.unreserve(got)
+				return total, err
+			}
+			p.unreserve(got - len(tasks))
+			e.m.claimedTasks.Add(int64(len(tasks)))
+			for _, t := range tasks {
+				p.push(t)
+			}
+			total += len(tasks)
+			if len(tasks) < got {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// nextDue returns the earliest due time of an unleased task this process
+// could run.
+func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
+	var best time.Time
+	found := false
+	for _, p := range []*pool{e.steps, e.effects} {
+		queues := p.queueList()
+		if queues != nil && len(queues) == 0 {
+			continue
+		}
+		t, ok, err := e.store.NextTaskDue(ctx, &ordostore.NextTaskDueParams{Kinds: []ordotype.TaskKind{p.kind}, Queues: queues})
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		if ok && (!found || t.Before(best)) {
+			best, found = t, true
+		}
+	}
+	return best, found, nil
+}
+
+// taskDone is called by the pools after each task: a scheduler that could
+// not claim for lack of room is woken.
+func (e *Engine) taskDone() {
+	if e.starved.CompareAndSwap(true, false) {
+		e.poke()
+	}
+}
+
+// Idle runs the scheduler's claim pass in the caller and waits until the
+// pools have nothing queued or running and no more tasks can be claimed now.
+// It is for tests driving a fake clock.
+func (e *Engine) Idle(ctx context.Context) error {
+	for {
+		n, err := e.claimAll(ctx)
+		if err != nil {
+			return err
+		}
+		for e.steps.busy() || e.effects.busy() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+		if n == 0 {
+			n, err = e.claimAll(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 && !e.steps.busy() && !e.effects.busy() {
+				return nil
+			}
+		}
+	}
+}
+
+// NextDue returns the earliest due time of an unleased task this process
+// could run, or ok=false. It is for tests driving a fake clock.
+func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) { return e.nextDue(ctx) }

@@ -1,0 +1,295 @@
+// Package journal defines the events of an instance's journal and the fold
+// that turns a journal into the instance's state. The fold is a pure
+// function: the same events always give the same state, which is what lets
+// the instance row be a read model and the journal the only truth.
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ordoflow/ordo/ordotype"
+)
+
+// Type is the type of a journal event.
+type Type string
+
+// Event types.
+const (
+	WorkflowStarted     Type = "workflow.started"
+	WorkflowCompleted   Type = "workflow.completed"
+	WorkflowFailed      Type = "workflow.failed"
+	WorkflowParked      Type = "workflow.parked" // status review: waits for an operator
+	WorkflowResubmitted Type = "workflow.resubmitted"
+	WorkflowCancelled   Type = "workflow.cancelled"
+
+	StepScheduled Type = "step.scheduled"
+	StepStarted   Type = "step.started"
+	StepCompleted Type = "step.completed"
+	StepFailed    Type = "step.failed"
+	StepRetrying  Type = "step.retrying"
+	StepSkipped   Type = "step.skipped"
+
+	EffectScheduled Type = "effect.scheduled"
+	EffectCompleted Type = "effect.completed"
+	EffectFailed    Type = "effect.failed"
+)
+
+// Event is one entry of an instance's journal. Only the fields that matter to
+// its Type are set; the rest are omitted from its JSON data.
+type Event struct {
+	Seq     int64     `json:"-"`
+	Type    Type      `json:"-"`
+	Step    string    `json:"-"`
+	Attempt int       `json:"-"`
+	Time    time.Time `json:"-"`
+
+	// workflow.started
+	Workflow       string          `json:"workflow,omitempty"`
+	Version        int             `json:"version,omitempty"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	BusinessKey    string          `json:"businessKey,omitempty"`
+	ParentID       string          `json:"parentId,omitempty"`
+	Input          json.RawMessage `json:"input,omitempty"` // also: the step's input (step.started)
+
+	// step.started
+	StartedAt time.Time `json:"startedAt,omitzero"`
+
+	// step.completed, workflow.completed
+	Output json.RawMessage `json:"output,omitempty"`
+	// step.completed: the instance state after the step, when it changed.
+	State json.RawMessage `json:"state,omitempty"`
+	// step.completed: how many side effects the step returned.
+	Effects int `json:"effects,omitempty"`
+
+	// step.failed, step.retrying, effect.failed, workflow.failed, workflow.parked
+	Error *Error `json:"error,omitempty"`
+
+	// step.scheduled, step.retrying: when the attempt may start.
+	DueAt time.Time `json:"dueAt,omitzero"`
+
+	// step.skipped, workflow.cancelled, workflow.resubmitted
+	Reason string `json:"reason,omitempty"`
+
+	// effect.*: the effect's position in the step's list, its type and its
+	// idempotency key; EffectAttempt counts the effect's own tries.
+	Index         int    `json:"index,omitempty"`
+	EffectType    string `json:"effectType,omitempty"`
+	EffectKey     string `json:"effectKey,omitempty"`
+	EffectAttempt int    `json:"effectAttempt,omitempty"`
+	// effect.failed: true when another try is scheduled.
+	Retrying bool `json:"retrying,omitempty"`
+
+	// workflow.resubmitted: the steps reset to pending.
+	Reset []string `json:"reset,omitempty"`
+}
+
+// Error is an error as the journal keeps it.
+type Error struct {
+	Message   string `json:"message"`
+	Code      string `json:"code,omitempty"`
+	Step      string `json:"step,omitempty"`
+	Retryable bool   `json:"retryable,omitempty"`
+}
+
+// State is an instance's state: the fold of its journal.
+type State struct {
+	ID             string          `json:"id"`
+	Workflow       string          `json:"workflow"`
+	Version        int             `json:"version"`
+	Status         ordotype.Status `json:"status"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	BusinessKey    string          `json:"businessKey,omitempty"`
+	ParentID       string          `json:"parentId,omitempty"`
+	Input          json.RawMessage `json:"input,omitempty"`
+	// Data is the workflow's own state, as returned by step handlers.
+	Data   json.RawMessage       `json:"state,omitempty"`
+	Output json.RawMessage       `json:"output,omitempty"`
+	Error  *Error                `json:"error,omitempty"`
+	Steps  map[string]*StepState `json:"steps"`
+	// PendingEffects counts side effects without an outcome yet.
+	PendingEffects int       `json:"pendingEffects,omitempty"`
+	Seq            int64     `json:"seq"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+	FinishedAt     time.Time `json:"finishedAt,omitzero"`
+}
+
+// StepState is the state of one step of an instance.
+type StepState struct {
+	Status ordotype.StepStatus `json:"status"`
+	// Attempt is the number of the current (or last) attempt. Attempt
+	// numbers only grow, so (instance, step, attempt) names one try forever.
+	Attempt int `json:"attempt,omitempty"`
+	// FirstAttempt is the attempt number the current run of retries started
+	// at (1, or later after a resubmit): the retry budget counts from it.
+	FirstAttempt   int             `json:"firstAttempt,omitempty"`
+	Input          json.RawMessage `json:"input,omitempty"`
+	Output         json.RawMessage `json:"output,omitempty"`
+	Error          *Error          `json:"error,omitempty"`
+	Reason         string          `json:"reason,omitempty"`
+	PendingEffects int             `json:"pendingEffects,omitempty"`
+	FailedEffects  int             `json:"failedEffects,omitempty"`
+	DueAt          time.Time       `json:"dueAt,omitzero"`
+	StartedAt      time.Time       `json:"startedAt,omitzero"`
+	FinishedAt     time.Time       `json:"finishedAt,omitzero"`
+}
+
+// Step returns the state of step id, creating a pending one if needed.
+func (s *State) Step(id string) *StepState {
+	if s.Steps == nil {
+		s.Steps = make(map[string]*StepState)
+	}
+	st, ok := s.Steps[id]
+	if !ok {
+		st = &StepState{Status: ordotype.StepPending}
+		s.Steps[id] = st
+	}
+	return st
+}
+
+// Clone returns a deep copy of s. Raw JSON values are shared: they are never
+// modified in place.
+func (s *State) Clone() *State {
+	c := *s
+	if s.Error != nil {
+		e := *s.Error
+		c.Error = &e
+	}
+	c.Steps = make(map[string]*StepState, len(s.Steps))
+	for id, st := range s.Steps {
+		cp := *st
+		c.Steps[id] = &cp
+	}
+	return &c
+}
+
+// Fold folds a whole journal into a state. The instance ID is taken from the
+// caller because events do not repeat it.
+func Fold(id string, events []*Event) (*State, error) {
+	s := &State{ID: id}
+	for _, e := range events {
+		if err := Apply(s, e); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Apply applies one event to s. It returns an error when the event does not
+// follow s (wrong sequence number, unknown type), never because of its content.
+func Apply(s *State, e *Event) error {
+	if e.Seq != s.Seq+1 {
+		return fmt.Errorf("journal: event %d (%s) does not follow sequence %d", e.Seq, e.Type, s.Seq)
+	}
+	s.Seq = e.Seq
+	s.UpdatedAt = e.Time
+	switch e.Type {
+	case WorkflowStarted:
+		s.Workflow = e.Workflow
+		s.Version = e.Version
+		s.IdempotencyKey = e.IdempotencyKey
+		s.BusinessKey = e.BusinessKey
+		s.ParentID = e.ParentID
+		s.Input = e.Input
+		s.Status = ordotype.StatusRunning
+		s.CreatedAt = e.Time
+	case WorkflowCompleted:
+		s.Status = ordotype.StatusCompleted
+		s.Output = e.Output
+		s.FinishedAt = e.Time
+	case WorkflowFailed:
+		s.Status = ordotype.StatusFailed
+		s.Error = e.Error
+		s.FinishedAt = e.Time
+	case WorkflowParked:
+		s.Status = ordotype.StatusReview
+		s.Error = e.Error
+	case WorkflowCancelled:
+		s.Status = ordotype.StatusCancelled
+		s.FinishedAt = e.Time
+		if e.Reason != "" {
+			s.Error = &Error{Message: e.Reason, Code: "cancelled"}
+		}
+	case WorkflowResubmitted:
+		s.Status = ordotype.StatusRunning
+		s.Error = nil
+		s.FinishedAt = time.Time{}
+		s.Output = nil
+		if len(e.Input) > 0 {
+			s.Input = e.Input
+		}
+		for _, id := range e.Reset {
+			st := s.Step(id)
+			*st = StepState{Status: ordotype.StepPending, Attempt: st.Attempt}
+		}
+	case StepScheduled, StepRetrying:
+		st := s.Step(e.Step)
+		if e.Type == StepScheduled {
+			st.FirstAttempt = e.Attempt
+			st.Error = nil
+		}
+		st.Status = ordotype.StepScheduled
+		st.Attempt = e.Attempt
+		st.DueAt = e.DueAt
+		st.Input = e.Input
+	case StepStarted:
+		st := s.Step(e.Step)
+		st.Status = ordotype.StepRunning
+		st.Attempt = e.Attempt
+		st.StartedAt = e.StartedAt
+	case StepCompleted:
+		st := s.Step(e.Step)
+		st.Status = ordotype.StepCompleted
+		st.Attempt = e.Attempt
+		st.Output = e.Output
+		st.Error = nil
+		st.FinishedAt = e.Time
+		st.PendingEffects += e.Effects
+		s.PendingEffects += e.Effects
+		if len(e.State) > 0 {
+			s.Data = e.State
+		}
+	case StepFailed:
+		st := s.Step(e.Step)
+		st.Status = ordotype.StepFailed
+		st.Attempt = e.Attempt
+		st.Error = e.Error
+		st.FinishedAt = e.Time
+	case StepSkipped:
+		st := s.Step(e.Step)
+		st.Status = ordotype.StepSkipped
+		st.Reason = e.Reason
+		st.Input = e.Input
+		st.FinishedAt = e.Time
+	case EffectScheduled:
+		// Counted by step.completed; the event records the effect's key.
+	case EffectCompleted:
+		st := s.Step(e.Step)
+		st.PendingEffects--
+		s.PendingEffects--
+	case EffectFailed:
+		if !e.Retrying {
+			st := s.Step(e.Step)
+			st.PendingEffects--
+			st.FailedEffects++
+			s.PendingEffects--
+		}
+	default:
+		return fmt.Errorf("journal: unknown event type %q at %d", e.Type, e.Seq)
+	}
+	return nil
+}
+
+// MarshalData encodes the type-specific fields of e as the JSON kept in the
+// store's event row.
+func MarshalData(e *Event) ([]byte, error) { return json.Marshal(e) }
+
+// UnmarshalData decodes an event row's JSON into e's type-specific fields.
+func UnmarshalData(data []byte, e *Event) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, e)
+}

@@ -1,0 +1,37 @@
+package ordosqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/pressly/goose/v3"
+)
+
+// migrations are the versioned schema changes, applied in order by Open.
+//
+//go:embed migration/*.sql
+var migrations embed.FS
+
+// migrate brings db's schema up to the latest embedded migration. It is a
+// no-op on a database that is up to date.
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	fsys, err := fs.Sub(migrations, "migration")
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(logger),
+	)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
