@@ -71,8 +71,9 @@ var sqlInsertEvents = func() []string {
 // ordotype.ErrInvalid. An event or task with an empty InstanceID belongs to
 // the transition's instance.
 //
-// Apply returns an error, and writes nothing, if ctx ends or the database
-// fails; the commit is durable when it returns.
+// Apply returns an error, and writes nothing, if ctx ends before the commit
+// or the database fails. Once the commit has started, ctx no longer stops
+// it; it is durable when Apply returns.
 func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ordostore.TransitionResult, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -83,19 +84,16 @@ func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ord
 	if len(batch) == 0 {
 		return results, nil
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin batch: %w", err)
-	}
-	stmts := newTxStmts(tx, s.wstmts)
-	for i, tr := range batch {
-		if err := applyOne(ctx, stmts, tr, &results[i]); err != nil {
-			s.rollback(ctx, tx)
-			return nil, fmt.Errorf("apply transition %d of %d: %w", i+1, len(batch), err)
+	err := s.inWriteTx(ctx, func(stmts *txStmts) error {
+		for i, tr := range batch {
+			if err := applyOne(ctx, stmts, tr, &results[i]); err != nil {
+				return fmt.Errorf("transition %d of %d: %w", i+1, len(batch), err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit batch: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply batch: %w", err)
 	}
 	return results, nil
 }

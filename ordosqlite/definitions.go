@@ -30,39 +30,39 @@ func (s *Store) PutDefinition(ctx context.Context, params *ordostore.PutDefiniti
 	}
 	defer s.leave()
 
-	tx, err := s.writer.BeginTx(ctx, nil)
+	var (
+		def     *ordostore.Definition
+		created bool
+	)
+	err := s.inWriteTx(ctx, func(stmts *txStmts) error {
+		latest, err := scanDefinition(func(dest ...any) error {
+			return stmts.scan(ctx, sqlLatestDefinition, []any{params.Name}, dest...)
+		})
+		switch {
+		case err == nil && latest.Hash == params.Hash:
+			def = latest
+			return nil
+		case err != nil && !isNoRows(err):
+			return err
+		}
+		def = &ordostore.Definition{
+			Name:      params.Name,
+			Version:   1,
+			Hash:      params.Hash,
+			Source:    params.Source,
+			CreatedAt: fromNanos(toNanos(params.Now)),
+		}
+		if latest != nil {
+			def.Version = latest.Version + 1
+		}
+		created = true
+		_, err = stmts.exec(ctx, sqlInsertDefinition, def.Name, def.Version, def.Hash, def.Source, toNanos(params.Now))
+		return interpretError(err)
+	})
 	if err != nil {
 		return nil, false, fmt.Errorf("put definition %s: %w", params.Name, err)
 	}
-	defer s.rollback(ctx, tx) // a no-op after Commit
-	stmts := newTxStmts(tx, s.wstmts)
-
-	latest, err := scanDefinition(func(dest ...any) error {
-		return stmts.scan(ctx, sqlLatestDefinition, []any{params.Name}, dest...)
-	})
-	switch {
-	case err == nil && latest.Hash == params.Hash:
-		return latest, false, nil
-	case err != nil && !isNoRows(err):
-		return nil, false, fmt.Errorf("put definition %s: %w", params.Name, err)
-	}
-	def := &ordostore.Definition{
-		Name:      params.Name,
-		Version:   1,
-		Hash:      params.Hash,
-		Source:    params.Source,
-		CreatedAt: fromNanos(toNanos(params.Now)),
-	}
-	if latest != nil {
-		def.Version = latest.Version + 1
-	}
-	if _, err := stmts.exec(ctx, sqlInsertDefinition, def.Name, def.Version, def.Hash, def.Source, toNanos(params.Now)); err != nil {
-		return nil, false, fmt.Errorf("put definition %s: %w", params.Name, interpretError(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, fmt.Errorf("put definition %s: commit: %w", params.Name, err)
-	}
-	return def, true, nil
+	return def, created, nil
 }
 
 // GetDefinition returns one version of a definition, or the latest for

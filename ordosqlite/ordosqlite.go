@@ -183,6 +183,9 @@ func dsn(path string, busyTimeout time.Duration, readOnly bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	// FULL on readers too: the last connection to close checkpoints the WAL.
 	q.Add("_pragma", "synchronous(FULL)")
+	// Savepoint journals and sorts in memory, not in temporary files: every
+	// transition of Apply runs in a savepoint.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -246,6 +249,37 @@ func (s *Store) enter() error {
 
 // leave ends an operation started by enter.
 func (s *Store) leave() { s.closeMu.RUnlock() }
+
+// inWriteTx runs fn in a write transaction (BEGIN IMMEDIATE) on the
+// writer, and commits it if fn returns nil.
+//
+// ctx bounds the wait for the writer and the statements fn runs, but not the
+// commit: the transaction itself runs under a context that is never
+// cancelled, so a commit that has started runs to the end, and an error
+// caused by ctx always means that nothing was written.
+func (s *Store) inWriteTx(ctx context.Context, fn func(stmts *txStmts) error) error {
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }() // returns the connection to the pool
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(newTxStmts(tx, s.wstmts)); err != nil {
+		s.rollback(ctx, tx)
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		s.rollback(ctx, tx)
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
 
 // rollback rolls tx back, logging a failure: it runs on a path that already
 // returns an error.

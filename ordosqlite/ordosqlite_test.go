@@ -63,14 +63,14 @@ func TestOpen(t *testing.T) {
 		require.Equal(t, "1", pragma(t, s.writer, "foreign_keys"))
 		require.Equal(t, "5000", pragma(t, s.writer, "busy_timeout"))
 		require.Equal(t, "0", pragma(t, s.writer, "query_only"))
+		require.Equal(t, "2", pragma(t, s.writer, "temp_store"), "temp_store=MEMORY")
 
-		// Every connection of the read pool has the pragmas.
-		conns := make([]*sql.Conn, defaultReadConns)
-		for i := range conns {
+		// Every connection of the read pool has the pragmas: hold them all
+		// at once so that each is a different one.
+		for range defaultReadConns {
 			conn, err := s.reader.Conn(ctx)
 			require.NoError(t, err)
 			defer conn.Close()
-			conns[i] = conn
 			require.Equal(t, "2", pragma(t, conn, "synchronous"))
 			require.Equal(t, "wal", pragma(t, conn, "journal_mode"))
 			require.Equal(t, "1", pragma(t, conn, "foreign_keys"))
@@ -120,6 +120,24 @@ func TestOpen(t *testing.T) {
 		s, err = Open(t.Context(), path, testConfig())
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
+	})
+
+	t.Run("NewerSchemaIsRefused", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "ordo.db")
+		s, err := Open(t.Context(), path, testConfig())
+		require.NoError(t, err)
+		_, err = s.writer.ExecContext(t.Context(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)")
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+
+		_, err = Open(t.Context(), path, testConfig())
+		require.ErrorContains(t, err, "version 999")
+
+		// The failed Open released the lock.
+		lock, err := lockFile(path + ".lock")
+		require.NoError(t, err)
+		require.NoError(t, lock.Close())
 	})
 
 	t.Run("DataSurvivesReopen", func(t *testing.T) {

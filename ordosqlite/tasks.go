@@ -145,17 +145,39 @@ func (s *Store) ClaimTasks(ctx context.Context, params *ordostore.ClaimTasksPara
 	}
 	defer s.leave()
 
-	tx, err := s.writer.BeginTx(ctx, nil)
+	var tasks []*ordostore.Task
+	err = s.inWriteTx(ctx, func(stmts *txStmts) error {
+		ids, err := claimCandidates(ctx, stmts, filter, params)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		rows, err := stmts.query(ctx, sqlClaim, params.Owner, toNanos(params.LeaseUntil), ids)
+		if err != nil {
+			return err
+		}
+		tasks, err = collect(rows, scanTask)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
-	defer s.rollback(ctx, tx) // a no-op after Commit
-	stmts := newTxStmts(tx, s.wstmts)
+	if tasks == nil {
+		return []*ordostore.Task{}, nil
+	}
+	// RETURNING gives no order.
+	slices.SortFunc(tasks, func(a, b *ordostore.Task) int {
+		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
+	})
+	return tasks, nil
+}
 
+// claimCandidates returns, as a JSON array, the IDs of the params.Limit
+// claimable tasks due first.
+func claimCandidates(ctx context.Context, stmts *txStmts, filter *taskFilter, params *ordostore.ClaimTasksParams) (string, error) {
 	now := toNanos(params.Now)
 	extra := []any{now, now, params.Limit}
 	var cands []candidate
-	collectCandidates := func(query string, args []any) error {
+	lookup := func(query string, args []any) error {
 		rows, err := stmts.query(ctx, query, args...)
 		if err != nil {
 			return err
@@ -166,20 +188,18 @@ func (s *Store) ClaimTasks(ctx context.Context, params *ordostore.ClaimTasksPara
 		cands = append(cands, found...)
 		return err
 	}
+	var err error
 	if filter.pairs() <= maxPairs {
-		err = filter.each(sqlClaimCandidatesQueue, sqlClaimCandidatesKind, extra, collectCandidates)
+		err = filter.each(sqlClaimCandidatesQueue, sqlClaimCandidatesKind, extra, lookup)
 	} else {
-		err = collectCandidates(filter.all(sqlClaimCandidatesMany, sqlClaimCandidatesManyKinds, extra))
+		err = lookup(filter.all(sqlClaimCandidatesMany, sqlClaimCandidatesManyKinds, extra))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
+	if err != nil || len(cands) == 0 {
+		return "", err
 	}
-	if len(cands) == 0 {
-		return []*ordostore.Task{}, nil
-	}
+	// Each lookup is in order; merge them and keep the first Limit.
 	slices.SortFunc(cands, func(a, b candidate) int { return cmp.Or(cmp.Compare(a.dueAt, b.dueAt), cmp.Compare(a.id, b.id)) })
 	cands = cands[:min(len(cands), params.Limit)]
-
 	ids := make([]byte, 0, 16*len(cands))
 	ids = append(ids, '[')
 	for i, c := range cands {
@@ -188,23 +208,7 @@ func (s *Store) ClaimTasks(ctx context.Context, params *ordostore.ClaimTasksPara
 		}
 		ids = strconv.AppendInt(ids, c.id, 10)
 	}
-	ids = append(ids, ']')
-	rows, err := stmts.query(ctx, sqlClaim, params.Owner, toNanos(params.LeaseUntil), string(ids))
-	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
-	}
-	tasks, err := collect(rows, scanTask)
-	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("claim tasks: commit: %w", err)
-	}
-	// RETURNING gives no order.
-	slices.SortFunc(tasks, func(a, b *ordostore.Task) int {
-		return cmp.Or(a.DueAt.Compare(b.DueAt), cmp.Compare(a.ID, b.ID))
-	})
-	return tasks, nil
+	return string(append(ids, ']')), nil
 }
 
 // NextTaskDue returns the earliest DueAt of the unleased tasks matching the

@@ -204,8 +204,11 @@ type TaskRef struct {
 
 // TransitionResult is the outcome of one [Transition] in a batch.
 type TransitionResult struct {
-	// Err is nil when the transition was written, or one of
-	// ordotype.ErrConflict, ErrDuplicate, ErrAlreadyExists, ErrNotFound.
+	// Err is nil when the transition was written, or an error wrapping one
+	// of ordotype.ErrConflict, ErrDuplicate, ErrAlreadyExists, ErrNotFound,
+	// or ErrInvalid when the transition is malformed (its events' Seq do not
+	// run on without gaps, say); the other transitions of the batch still
+	// commit.
 	Err error
 	// ExistingID is the ID of the instance that already has the
 	// idempotency key, with ErrAlreadyExists.

@@ -70,6 +70,8 @@ type entry struct {
 	inGraph bool
 }
 
+// newCompiler returns a compiler for spec. positions maps spec paths to
+// where they are in the file; it is nil for specs built in Go.
 func newCompiler(spec *Spec, file string, positions map[string]position) *compiler {
 	return &compiler{spec: spec, file: file, positions: positions, byID: map[string]*entry{}, failed: map[string]bool{}}
 }
@@ -155,19 +157,7 @@ func (c *compiler) locate(path string) (step, field string) {
 		}
 	}
 	if spec == nil {
-		// A workflow-level field: keep indexes, as in "stages[1].name".
-		var b strings.Builder
-		for _, s := range segs {
-			if _, err := strconv.Atoi(s); err == nil && b.Len() > 0 {
-				fmt.Fprintf(&b, "[%s]", s)
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(s)
-		}
-		return "", b.String()
+		return "", displayPath(segs)
 	}
 	// A step field: the message names the element, so drop indexes.
 	names := make([]string, 0, len(rest))
@@ -181,6 +171,23 @@ func (c *compiler) locate(path string) (step, field string) {
 		return "", strings.Trim(label+"."+field, ".")
 	}
 	return spec.ID, field
+}
+
+// displayPath formats a workflow-level path with indexes in brackets, as
+// in "stages[1].name".
+func displayPath(segs []string) string {
+	var b strings.Builder
+	for _, s := range segs {
+		if _, err := strconv.Atoi(s); err == nil && b.Len() > 0 {
+			fmt.Fprintf(&b, "[%s]", s)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
 }
 
 // compile runs every check and builds the Workflow.
@@ -387,16 +394,13 @@ func (c *compiler) addStep(spec *SpecStep, path, stage string, stageIndex int) {
 	}
 }
 
-// where describes the position of a path for messages.
+// where describes where a path is for messages: its line, or for specs
+// built in Go its place, as in "steps[2]".
 func (c *compiler) where(path string) string {
 	if pos, ok := c.positions[path]; ok {
 		return fmt.Sprintf("line %d", pos.line)
 	}
-	step, field := c.locate(path)
-	if step == "" {
-		return field
-	}
-	return fmt.Sprintf("step %q", step)
+	return displayPath(strings.Split(path, "."))
 }
 
 // stepBody compiles what a step does, everything but its id and edges.
@@ -452,6 +456,7 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 	return s
 }
 
+// task checks a task step.
 func (c *compiler) task(path string, t *TaskSpec) *TaskSpec {
 	switch {
 	case t.Handler == "" && t.Queue == "":
@@ -463,6 +468,7 @@ func (c *compiler) task(path string, t *TaskSpec) *TaskSpec {
 	return &out
 }
 
+// http checks and compiles an http step.
 func (c *compiler) http(path string, h *SpecHTTP) *HTTPSpec {
 	out := &HTTPSpec{
 		Method:  cmp.Or(h.Method, "POST"),
@@ -491,6 +497,7 @@ func (c *compiler) http(path string, h *SpecHTTP) *HTTPSpec {
 	return out
 }
 
+// timer checks and compiles a timer step.
 func (c *compiler) timer(path string, t *SpecTimer) *TimerSpec {
 	out := &TimerSpec{Duration: time.Duration(t.Duration)}
 	switch {
@@ -505,6 +512,7 @@ func (c *compiler) timer(path string, t *SpecTimer) *TimerSpec {
 	return out
 }
 
+// receive checks and compiles a receive step.
 func (c *compiler) receive(path string, r *SpecReceive) *ReceiveSpec {
 	if r.Message == "" {
 		c.problemf(child(path, "message"), "required")
@@ -517,6 +525,7 @@ func (c *compiler) receive(path string, r *SpecReceive) *ReceiveSpec {
 	}
 }
 
+// human checks and compiles a human step.
 func (c *compiler) human(path string, h *SpecHuman) *HumanSpec {
 	if h.Role == "" {
 		c.problemf(child(path, "role"), "required")
@@ -532,6 +541,7 @@ func (c *compiler) human(path string, h *SpecHuman) *HumanSpec {
 	return out
 }
 
+// childWorkflow checks and compiles a child workflow step.
 func (c *compiler) childWorkflow(path string, w *SpecChild) *ChildSpec {
 	c.checkWorkflowName(child(path, "name"), w.Name)
 	return &ChildSpec{Name: w.Name, Input: c.expr(child(path, "input"), w.Input, resultAny)}
@@ -541,6 +551,7 @@ func (c *compiler) childWorkflow(path string, w *SpecChild) *ChildSpec {
 // network.
 type refusingLoader struct{}
 
+// Load refuses to load url.
 func (refusingLoader) Load(url string) (any, error) {
 	return nil, fmt.Errorf("cannot load %s: forms must be self-contained", url)
 }

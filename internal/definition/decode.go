@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -259,13 +260,20 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
+// fieldCache holds yamlFields' results by type.
+var fieldCache sync.Map // reflect.Type -> map[string]int
+
 // yamlFields maps the yaml names of t's fields to their indexes.
 func yamlFields(t reflect.Type) map[string]int {
+	if fields, ok := fieldCache.Load(t); ok {
+		return fields.(map[string]int)
+	}
 	fields := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		fields[name] = i
 	}
+	fieldCache.Store(t, fields)
 	return fields
 }
 

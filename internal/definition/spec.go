@@ -75,7 +75,7 @@ type SpecStep struct {
 	Workflow *SpecChild `json:"workflow,omitempty" yaml:"workflow,omitempty"`
 	// Retry overrides the workflow's retry policy field by field.
 	Retry *SpecRetry `json:"retry,omitempty" yaml:"retry,omitempty"`
-	// Timeout bounds the step. Zero means no timeout.
+	// Timeout bounds each attempt of the step. Zero means no timeout.
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// OnError lists the steps taken when this step fails after its retries.
 	OnError StringList `json:"onError,omitempty" yaml:"onError,omitempty"`

@@ -135,7 +135,7 @@ type Step struct {
 	// Retry is the step's retry policy, resolved: the step's fields over
 	// the workflow's over the defaults.
 	Retry RetryPolicy
-	// Timeout bounds the step. Zero means no timeout.
+	// Timeout bounds each attempt of the step. Zero means no timeout.
 	Timeout time.Duration
 	// OnError are the steps taken when this step fails after its retries.
 	OnError []string

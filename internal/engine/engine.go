@@ -117,6 +117,7 @@ type Engine struct {
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
+	locks  *keyLock
 
 	steps   *pool
 	effects *pool
@@ -182,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		rand:      cfg.Rand,
 		http:      cfg.HTTPClient,
 		cache:     newStateCache(cfg.CacheSize),
+		locks:     newKeyLock(),
 		handlers:  map[string]StepFunc{},
 		effectFns: map[string]EffectFunc{},
 		defs:      map[string]*definition.Workflow{},
@@ -432,6 +434,13 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 	id := ""
 	if st != nil {
 		id = st.ID
+		defer e.locks.lock(id)()
+		// Under the lock the cache holds this process's latest commit for
+		// the instance: decide on it rather than on what the caller read
+		// before its handler ran.
+		if cdef, cst := e.cache.get(id); cst != nil && cst.Seq > st.Seq {
+			def, st = cdef, cst
+		}
 	}
 	for range maxConflicts {
 		now := e.clock.Now().UTC()

@@ -281,3 +281,7 @@ func TestDecide_WhenSeesWholeNumbersAsInts(t *testing.T) {
 	d = run(t, def, nil, Start{ID: "i2", Input: json.RawMessage(`{"n":3,"price":2.5}`)})
 	require.Equal(t, ordotype.StepSkipped, d.State.Steps["even"].Status)
 }
+
+func parseBench(src string) (*definition.Workflow, error) {
+	return definition.Parse([]byte(src), "bench.yaml")
+}

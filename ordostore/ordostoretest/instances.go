@@ -57,6 +57,18 @@ func exerciseInstances(ctx context.Context, t *testing.T, newStore func(t *testi
 		require.Equal(t, ids(9, 8, 7, 6, 5, 4, 3, 2, 1, 0), list(t, s, ordostore.ListInstancesParams{}))
 	})
 
+	t.Run("OrderIsByID", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+
+		// IDs are time-sortable, so their order is the newest-first order,
+		// whatever CreatedAt says.
+		a, b := newInstance("inst-a", "order"), newInstance("inst-b", "order")
+		a.CreatedAt, b.CreatedAt = at(time.Hour), t0
+		applyOK(ctx, t, s, createOf(a), createOf(b))
+		require.Equal(t, []string{"inst-b", "inst-a"}, list(t, s, ordostore.ListInstancesParams{}))
+	})
+
 	t.Run("ReadsBackEveryField", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -97,8 +99,9 @@ func newVersion() *cobra.Command {
 
 func newBench() *cobra.Command {
 	var (
-		opts   bench.Options
-		output string
+		opts       bench.Options
+		output     string
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -119,6 +122,17 @@ Workloads:
 			if _, err := bench.Definition(opts.Workload); err != nil {
 				return &usageError{err}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.Run(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -136,6 +150,7 @@ Workloads:
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	addOutput(cmd, &output)
 	return cmd
 }

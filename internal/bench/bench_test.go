@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun_BothWorkloads(t *testing.T) {
+	t.Parallel()
+	for _, w := range []string{WorkloadLinear3, WorkloadOrder} {
+		t.Run(w, func(t *testing.T) {
+			t.Parallel()
+			res, err := Run(t.Context(), Options{Workload: w, Instances: 200, Concurrency: 20})
+			require.NoError(t, err)
+			require.Equal(t, 200, res.Instances)
+			require.Positive(t, res.PerSecond)
+			require.Positive(t, res.P99Ms)
+			require.GreaterOrEqual(t, res.P99Ms, res.P50Ms)
+			require.Positive(t, res.Commits)
+			require.Equal(t, "sqlite", res.Store)
+		})
+	}
+}
+
+func TestRun_RejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	_, err := Run(t.Context(), Options{Workload: "nope", Instances: 1, Concurrency: 1})
+	require.ErrorContains(t, err, `unknown workload "nope"`)
+	_, err = Run(t.Context(), Options{Workload: WorkloadLinear3, Instances: 0, Concurrency: 1})
+	require.Error(t, err)
+	_, err = Run(t.Context(), Options{Workload: WorkloadLinear3, Instances: 1, Concurrency: 1, DB: "bench_test.go"})
+	require.ErrorContains(t, err, "exists")
+}
+
+// BenchmarkEngine_Linear3 runs b.N linear3 instances end to end on SQLite
+// with 50 concurrent starters.
+func BenchmarkEngine_Linear3(b *testing.B) { benchWorkload(b, WorkloadLinear3, 50) }
+
+// BenchmarkEngine_Order runs b.N order instances end to end on SQLite with
+// 100 concurrent starters.
+func BenchmarkEngine_Order(b *testing.B) { benchWorkload(b, WorkloadOrder, 100) }
+
+func benchWorkload(b *testing.B, workload string, concurrency int) {
+	res, err := Run(b.Context(), Options{Workload: workload, Instances: max(b.N, concurrency), Concurrency: concurrency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(res.PerSecond, "instances/s")
+	b.ReportMetric(res.P99Ms, "p99-ms")
+}
