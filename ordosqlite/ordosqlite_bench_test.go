@@ -152,12 +152,12 @@ func BenchmarkClaimTasks(b *testing.B) {
 			}}
 			_, err := s.Apply(context.Background(), []*ordostore.Transition{inst})
 			require.NoError(b, err)
-			for chunk := range 200 {
+			for chunk := range 20 {
 				tr := &ordostore.Transition{InstanceID: "inst-1", ExpectedSeq: 0}
 				for i := range 1000 {
 					n := chunk*1000 + i
 					task := &ordostore.Task{Kind: ordotype.TaskStep, Queue: names[n%queues], Payload: benchData, DueAt: now.Add(-time.Duration(n) * time.Millisecond), CreatedAt: now}
-					if chunk >= 100 {
+					if chunk >= 10 {
 						task.Kind, task.Queue, task.DueAt = ordotype.TaskTimer, "", now.Add(time.Duration(n)*time.Hour)
 					}
 					tr.Tasks = append(tr.Tasks, task)

@@ -233,6 +233,7 @@ func TestQueryPlans(t *testing.T) {
 		sqlNextDueQueue:         "tasks_kind_queue_due",
 		sqlNextDueKind:          "tasks_kind_due",
 		sqlInstanceIDByKey:      "instances_idempotency_key",
+		sqlInstanceKey:          "instances_idempotency_key",
 		sqlEvents:               "PRIMARY KEY",
 	} {
 		rows, err := s.writer.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, make([]any, strings.Count(query, "?"))...)

@@ -54,8 +54,8 @@ const (
 
 // maxPairs is the most (kind, queue) pairs, or kinds when any queue will
 // do, that ClaimTasks and NextTaskDue look up one by one, each with an
-// ordered index scan that reads only what it returns. Beyond it they run one
-// query over all of them, which reads every candidate to sort it.
+// ordered index scan that stops at its LIMIT. Beyond it they run one query
+// over all of them, which sorts its candidates (see docs/storage.md).
 const maxPairs = 16
 
 // taskFilter is a set of kinds and queues, without duplicates.

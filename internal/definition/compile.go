@@ -25,6 +25,13 @@ const (
 	MaxSteps = 1000
 	// maxNameLen is the longest workflow name, step id or stage name.
 	maxNameLen = 128
+	// maxProblems is how many problems a ValidationError lists; one more
+	// says how many were left out.
+	maxProblems = 100
+	// maxCollected is how many problems are collected before they are only
+	// counted. Problems are mostly found in file order, so the first
+	// maxProblems by position are almost always among them.
+	maxCollected = 10 * maxProblems
 )
 
 var (
@@ -53,6 +60,11 @@ type compiler struct {
 	// failed holds the paths where decoding failed, and the fields that
 	// enclose them, so that checks on the half-decoded values stay quiet.
 	failed map[string]bool
+	// suggestions counts the "did you mean" suggestions made so far.
+	suggestions int
+	// dropped counts the problems found after maxCollected, which are
+	// only counted, to bound the work spent on hopeless input.
+	dropped int
 }
 
 // entry is a step being compiled.
@@ -97,6 +109,10 @@ func (c *compiler) markFailed(path string) {
 
 // report turns an issue into a Problem with a position, a step and a field.
 func (c *compiler) report(is issue) {
+	if len(c.problems) >= maxCollected {
+		c.dropped++
+		return
+	}
 	p := Problem{File: c.file, Message: is.message}
 	if is.at != nil {
 		p.Line, p.Column = is.at.line, is.at.column
@@ -226,6 +242,9 @@ func (c *compiler) compile() (*Workflow, error) {
 		slices.SortStableFunc(c.problems, func(a, b Problem) int {
 			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 		})
+		if n := len(c.problems) + c.dropped; n > maxProblems {
+			c.problems = append(c.problems[:maxProblems], Problem{File: c.file, Message: fmt.Sprintf("and %d more problems", n-maxProblems)})
+		}
 		return nil, &ValidationError{Problems: c.problems}
 	}
 	if err := c.canonicalize(); err != nil {

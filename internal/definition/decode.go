@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -279,17 +281,23 @@ func yamlFields(t reflect.Type) map[string]int {
 
 // unknownField says that name is not a field, suggesting a close one.
 func unknownField(name string, fields map[string]int) string {
-	best, bestDist := "", 3
-	for f := range fields {
-		dist := editDistance(strings.ToLower(name), strings.ToLower(f))
-		if dist < bestDist || dist == bestDist && f < best {
-			best, bestDist = f, dist
-		}
-	}
-	if best != "" {
+	if best := closest(name, slices.Sorted(maps.Keys(fields))); best != "" {
 		return fmt.Sprintf("unknown field (did you mean %q?)", best)
 	}
 	return "unknown field"
+}
+
+// closest returns the first candidate nearest to name if it is near enough
+// to be a likely typo, else "". Case is ignored.
+func closest(name string, candidates []string) string {
+	limit := min(2, max(1, len(name)/3))
+	best, bestDist := "", limit+1
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes.

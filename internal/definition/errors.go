@@ -58,7 +58,8 @@ func (p Problem) String() string {
 // ValidationError reports every problem found in a definition. It matches
 // [ordotype.ErrInvalid] with errors.Is.
 type ValidationError struct {
-	// Problems are sorted by position in the source.
+	// Problems are sorted by position in the source. After the first 100,
+	// a last problem says how many more there are.
 	Problems []Problem
 }
 

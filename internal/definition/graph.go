@@ -36,11 +36,11 @@ func (c *compiler) references(e *entry, field string, ids []string) []*entry {
 			default:
 				c.problemf(path, "step %q cannot be its own timeout handler", id)
 			}
+		case seen[id]:
+			c.problemf(path, "step %q is listed twice", id)
 		case !ok:
 			c.problemf(path, "unknown step %q%s", id, c.suggestStep(id))
 			c.refProblems = true
-		case seen[id]:
-			c.problemf(path, "step %q is listed twice", id)
 		default:
 			out = append(out, target)
 		}
@@ -49,21 +49,25 @@ func (c *compiler) references(e *entry, field string, ids []string) []*entry {
 	return out
 }
 
+// maxSuggestions bounds the work spent on suggestions for unknown step ids.
+const maxSuggestions = 20
+
 // suggestStep proposes a known step id close to an unknown one.
 func (c *compiler) suggestStep(id string) string {
-	best, bestDist := "", 3
-	for _, e := range c.entries {
-		if !e.inGraph {
-			continue
-		}
-		if d := editDistance(strings.ToLower(id), strings.ToLower(e.spec.ID)); d < bestDist {
-			best, bestDist = e.spec.ID, d
-		}
-	}
-	if best == "" {
+	if c.suggestions >= maxSuggestions {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	c.suggestions++
+	ids := make([]string, 0, len(c.byID))
+	for _, e := range c.entries {
+		if e.inGraph {
+			ids = append(ids, e.spec.ID)
+		}
+	}
+	if best := closest(id, ids); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
 }
 
 // buildGraph adds the dependencies stages imply, rejects cycles, orders the
@@ -221,8 +225,12 @@ func (c *compiler) addStageDependencies(nodes []*entry, handlerTargets map[*entr
 			if handlerTargets[e] || slices.ContainsFunc(e.deps, func(d *entry) bool { return d.stage == si }) {
 				continue
 			}
+			explicit := make(map[*entry]bool, len(e.deps))
+			for _, d := range e.deps {
+				explicit[d] = true
+			}
 			for _, p := range previous {
-				if !slices.Contains(e.deps, p) {
+				if !explicit[p] {
 					e.deps = append(e.deps, p)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,4 +258,21 @@ func TestParse_NoFileName(t *testing.T) {
 
 	_, err := Parse([]byte("workflow: x\nsteps:\n  - id: ship\n    after: labl\n    task: {queue: q}\n"), "")
 	require.EqualError(t, err, `line 4:12: step "ship": after: unknown step "labl"`)
+}
+
+func TestParse_ProblemLimit(t *testing.T) {
+	t.Parallel()
+
+	var b strings.Builder
+	b.WriteString("workflow: x\nsteps:\n  - id: a\n    task: {queue: q}\n    after:\n")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "      - u%d\n", i)
+	}
+	_, err := Parse([]byte(b.String()), "many.yaml")
+	var verr *ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Len(t, verr.Problems, 101)
+	require.Equal(t, `many.yaml:6:9: step "a": after: unknown step "u0"`, verr.Problems[0].String())
+	require.Equal(t, `many.yaml:105:9: step "a": after: unknown step "u99"`, verr.Problems[99].String())
+	require.Equal(t, "many.yaml: and 1900 more problems", verr.Problems[100].String())
 }
