@@ -299,14 +299,39 @@ func (e *Engine) Get(ctx context.Context, id string) (*Instance, error) {
 	return e.instance(ctx, inst)
 }
 
+// fromState builds the public Instance of a folded state.
+func (e *Engine) fromState(ctx context.Context, st *journal.State) (*Instance, error) {
+	inst := &Instance{
+		ID: st.ID, Workflow: st.Workflow, Version: st.Version, Status: st.Status,
+		IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey, ParentID: st.ParentID,
+		Input: st.Input, State: st.Data, Output: st.Output, Error: publicError(st.Error),
+		Seq: st.Seq, CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt, FinishedAt: st.FinishedAt,
+	}
+	def, _, err := e.eng.Definition(ctx, st.Workflow, st.Version)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: instance %s: %w", st.ID, err)
+	}
+	inst.Steps = make([]StepInfo, 0, len(def.Steps))
+	for _, s := range def.Steps {
+		info := StepInfo{ID: s.ID, Status: ordotype.StepPending}
+		if ss := st.Steps[s.ID]; ss != nil {
+			info.Status, info.Attempt = ss.Status, ss.Attempt
+			info.Input, info.Output, info.Error = ss.Input, ss.Output, publicError(ss.Error)
+			info.Reason, info.StartedAt, info.FinishedAt = ss.Reason, ss.StartedAt, ss.FinishedAt
+		}
+		inst.Steps = append(inst.Steps, info)
+	}
+	return inst, nil
+}
+
 // Wait blocks until the instance has ended (completed, failed, compensated,
 // cancelled) or is parked for review, and returns it.
 func (e *Engine) Wait(ctx context.Context, id string) (*Instance, error) {
-	inst, err := e.eng.Wait(ctx, id)
+	st, err := e.eng.Wait(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("ordo: wait %s: %w", id, err)
 	}
-	return e.instance(ctx, inst)
+	return e.fromState(ctx, st)
 }
 
 // ListParams filter [Engine.List]. Zero fields do not filter.
@@ -410,26 +435,7 @@ func (e *Engine) instance(ctx context.Context, r *ordostore.Instance) (*Instance
 	if err := json.Unmarshal(r.State, &st); err != nil {
 		return nil, fmt.Errorf("ordo: instance %s: decoding state: %w", r.ID, err)
 	}
-	inst := &Instance{
-		ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: r.Status,
-		IdempotencyKey: r.IdempotencyKey, BusinessKey: r.BusinessKey, ParentID: r.ParentID,
-		Input: st.Input, State: st.Data, Output: st.Output, Error: publicError(st.Error),
-		Seq: r.Seq, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt,
-	}
-	def, _, err := e.eng.Definition(ctx, r.Workflow, r.Version)
-	if err != nil {
-		return nil, fmt.Errorf("ordo: instance %s: %w", r.ID, err)
-	}
-	for _, s := range def.Steps {
-		info := StepInfo{ID: s.ID, Status: ordotype.StepPending}
-		if ss := st.Steps[s.ID]; ss != nil {
-			info.Status, info.Attempt = ss.Status, ss.Attempt
-			info.Input, info.Output, info.Error = ss.Input, ss.Output, publicError(ss.Error)
-			info.Reason, info.StartedAt, info.FinishedAt = ss.Reason, ss.StartedAt, ss.FinishedAt
-		}
-		inst.Steps = append(inst.Steps, info)
-	}
-	return inst, nil
+	return e.fromState(ctx, &st)
 }
 
 func publicError(e *journal.Error) *Error {

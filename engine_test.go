@@ -350,9 +350,9 @@ func TestEngine_SideEffectsCarryIdempotencyKeys(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{
-		"step.scheduled:a", "step.started:a", "step.completed:a", "effect.scheduled:a",
+		"step.scheduled:a", "step.completed:a", "effect.scheduled:a",
 		"effect.failed:a", "effect.failed:a", "effect.completed:a",
-		"step.scheduled:b", "step.started:b", "step.completed:b",
+		"step.scheduled:b", "step.completed:b",
 	}, kinds, "b waited for a's side effect")
 }
 

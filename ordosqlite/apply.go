@@ -2,21 +2,18 @@ package ordosqlite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ordoflow/ordo/ordostore"
 	"github.com/ordoflow/ordo/ordotype"
 )
 
-// Statements of Apply. The savepoint has one name: savepoints are released
-// before the next transition starts, so they never nest.
+// Statements of Apply.
 const (
-	sqlSavepoint  = `SAVEPOINT transition`
-	sqlRelease    = `RELEASE transition`
-	sqlRollbackTo = `ROLLBACK TO transition`
-
 	// ON CONFLICT DO NOTHING covers both unique constraints: the ID and
 	// (workflow, idempotency_key). A conflict is reported as 0 rows.
 	sqlInsertInstance = `INSERT INTO instances
@@ -29,51 +26,69 @@ const (
 	SET status = ?, business_key = ?, seq = ?, state = ?, updated_at = ?, finished_at = ?
 	WHERE id = ? AND seq = ?`
 	sqlUpdateInstanceSeq = `UPDATE instances SET seq = ? WHERE id = ? AND seq = ?`
-	sqlInstanceSeq       = `SELECT seq FROM instances WHERE id = ?`
 
-	sqlDeleteTask = `DELETE FROM tasks WHERE id = ? AND claim = ?`
-	sqlInsertTask = `INSERT INTO tasks
-	(instance_id, kind, queue, step_id, attempt, payload, due_at, lease_owner, lease_until, claim, created_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// The batch's preconditions, read once per batch. The lists are JSON
+	// arrays: one statement serves any batch size.
+	sqlBatchSeqs   = `SELECT id, seq FROM instances WHERE id IN (SELECT value FROM json_each(?))`
+	sqlBatchClaims = `SELECT id, claim FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
+	sqlDeleteTasks = `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
 )
 
-// maxEventRows is the most events one INSERT statement writes; a transition
-// with more is written in chunks of this size.
-const maxEventRows = 8
+// chunkSizes are the row counts of the prepared multi-row INSERTs; a batch's
+// rows are written in the fewest chunks of these sizes.
+var chunkSizes = []int{64, 16, 4, 1}
 
-// sqlInsertEvents holds the INSERT statement for n events at index n.
-var sqlInsertEvents = func() []string {
-	queries := make([]string, maxEventRows+1)
-	for n := 1; n <= maxEventRows; n++ {
-		var b strings.Builder
-		b.WriteString(`INSERT INTO events (instance_id, seq, type, step_id, attempt, data, created_at) VALUES `)
-		for i := range n {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-		}
-		queries[n] = b.String()
+const (
+	eventCols = "instance_id, seq, type, step_id, attempt, data, created_at"
+	taskCols  = "instance_id, kind, queue, step_id, attempt, payload, due_at, lease_owner, lease_until, claim, created_at"
+)
+
+// sqlInsertEvents and sqlInsertTasks hold the multi-row INSERT for each of
+// chunkSizes.
+var (
+	sqlInsertEvents = multiRowInserts("events", eventCols, 7)
+	sqlInsertTasks  = multiRowInserts("tasks", taskCols, 11)
+)
+
+func multiRowInserts(table, cols string, n int) map[int]string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+	out := make(map[int]string, len(chunkSizes))
+	for _, size := range chunkSizes {
+		out[size] = "INSERT INTO " + table + " (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", size), ", ")
 	}
-	return queries
-}()
+	return out
+}
 
-// Apply writes a batch of transitions in one transaction, each inside its
-// own savepoint, and commits once; see [ordostore.Store.Apply].
+// applyQueries are the statements Apply runs, prepared at Open.
+func applyQueries() []string {
+	qs := []string{sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlBatchSeqs, sqlBatchClaims, sqlDeleteTasks}
+	for _, size := range chunkSizes {
+		qs = append(qs, sqlInsertEvents[size], sqlInsertTasks[size])
+	}
+	return qs
+}
+
+// Apply writes a batch of transitions in one transaction and commits once;
+// see [ordostore.Store.Apply].
 //
-// For each transition it deletes the completed task (ErrDuplicate if it is
-// gone or its claim differs), then inserts the new instance (ErrAlreadyExists
-// if its idempotency key or its ID is taken) or advances the existing one
-// only if its seq is ExpectedSeq (ErrConflict, or ErrNotFound if there is no
-// such instance), then appends the events and inserts the tasks. A
-// transition whose events do not run on from the instance's seq, or whose
-// new seq is not that of its last event, is rejected with an error wrapping
-// ordotype.ErrInvalid. An event or task with an empty InstanceID belongs to
-// the transition's instance.
+// It works on the batch as a whole rather than transition by transition:
+// it reads the sequence numbers of the instances and the claims of the
+// tasks the batch refers to (two queries), decides in memory, in batch
+// order, which transitions hold (the completed task still exists with the
+// same claim — else ErrDuplicate —, then the instance is at ExpectedSeq —
+// else ErrConflict, or ErrNotFound), and writes only those: one DELETE for
+// the completed tasks, one UPDATE per instance, and multi-row INSERTs for
+// all the events and all the tasks. A new instance is inserted first of its
+// transition; if its idempotency key (or ID) is taken nothing else of it is
+// written (ErrAlreadyExists). The writer holds the database's write lock
+// from the reads to the commit, so what it read cannot change underneath
+// it. A malformed transition (events that do not run on from the instance's
+// seq, a new seq that is not the last event's) fails alone with an error
+// wrapping ordotype.ErrInvalid. An event or task with an empty InstanceID
+// belongs to the transition's instance.
 //
-// Apply returns an error, and writes nothing, if ctx ends before the commit
-// or the database fails. Once the commit has started, ctx no longer stops
-// it; it is durable when Apply returns.
+// Apply returns an error, and writes nothing, if ctx ends or the database
+// fails; the commit is durable when it returns.
 func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ordostore.TransitionResult, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -84,49 +99,263 @@ func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ord
 	if len(batch) == 0 {
 		return results, nil
 	}
-	err := s.inWriteTx(ctx, func(stmts *txStmts) error {
-		for i, tr := range batch {
-			if err := applyOne(ctx, stmts, tr, &results[i]); err != nil {
-				return fmt.Errorf("transition %d of %d: %w", i+1, len(batch), err)
-			}
-		}
-		return nil
-	})
+	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("apply batch: %w", err)
+		return nil, fmt.Errorf("begin batch: %w", err)
+	}
+	stmts := newTxStmts(tx, s.wstmts)
+	if err := applyBatch(ctx, stmts, batch, results); err != nil {
+		s.rollback(ctx, tx)
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit batch: %w", err)
 	}
 	return results, nil
 }
 
-// applyOne writes one transition inside a savepoint. A failed precondition
-// rolls the savepoint back and is reported in res; any other error is
-// returned and fails the batch.
-func applyOne(ctx context.Context, stmts *txStmts, tr *ordostore.Transition, res *ordostore.TransitionResult) error {
-	id, err := checkTransition(tr)
+func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transition, results []ordostore.TransitionResult) error {
+	ids := make([]string, len(batch))
+	var advancing []string
+	var completing []int64
+	for i, tr := range batch {
+		id, err := checkTransition(tr)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		ids[i] = id
+		if tr.Create == nil {
+			advancing = append(advancing, id)
+		}
+		if tr.Complete != nil {
+			completing = append(completing, tr.Complete.ID)
+		}
+	}
+	seqs, err := readSeqs(ctx, stmts, advancing)
 	if err != nil {
-		res.Err = err
-		return nil
-	}
-	if _, err := stmts.exec(ctx, sqlSavepoint); err != nil {
 		return err
 	}
-	err = writeTransition(ctx, stmts, tr, id, res)
-	if err == nil {
-		_, err = stmts.exec(ctx, sqlRelease)
+	claims, err := readClaims(ctx, stmts, completing)
+	if err != nil {
 		return err
 	}
-	if !isPrecondition(err) {
-		return err
+
+	// Decide, in batch order, which transitions hold. A new instance is
+	// inserted here: its insert is the check.
+	ok := make([]bool, len(batch))
+	var done []int64
+	for i, tr := range batch {
+		if results[i].Err != nil {
+			continue
+		}
+		id := ids[i]
+		if c := tr.Complete; c != nil {
+			if claim, found := claims[c.ID]; !found || claim != c.Claim {
+				results[i].Err = fmt.Errorf("complete task %d with claim %d: %w", c.ID, c.Claim, ordotype.ErrDuplicate)
+				continue
+			}
+		}
+		if tr.Create != nil {
+			if err := createInstance(ctx, stmts, tr.Create, &results[i]); err != nil {
+				if !isPrecondition(err) {
+					return err
+				}
+				results[i].Err = err
+				continue
+			}
+			seqs[id] = tr.Create.Seq
+		} else {
+			seq, found := seqs[id]
+			switch {
+			case !found:
+				results[i].Err = fmt.Errorf("instance %s: %w", id, ordotype.ErrNotFound)
+				continue
+			case seq != tr.ExpectedSeq:
+				results[i].Err = fmt.Errorf("instance %s is at seq %d, expected %d: %w", id, seq, tr.ExpectedSeq, ordotype.ErrConflict)
+				continue
+			}
+			seqs[id] = tr.ExpectedSeq + int64(len(tr.Events))
+		}
+		if c := tr.Complete; c != nil {
+			delete(claims, c.ID)
+			done = append(done, c.ID)
+		}
+		ok[i] = true
 	}
-	if _, rerr := stmts.exec(ctx, sqlRollbackTo); rerr != nil {
-		return rerr
+
+	if len(done) > 0 {
+		if _, err := stmts.exec(ctx, sqlDeleteTasks, jsonInts(done)); err != nil {
+			return fmt.Errorf("delete completed tasks: %w", err)
+		}
 	}
-	if _, rerr := stmts.exec(ctx, sqlRelease); rerr != nil {
-		return rerr
+	var events []any
+	var tasks []any
+	nEvents, nTasks := 0, 0
+	for i, tr := range batch {
+		if !ok[i] {
+			continue
+		}
+		if tr.Create == nil {
+			if err := advance(ctx, stmts, tr); err != nil {
+				return err
+			}
+		}
+		for _, ev := range tr.Events {
+			events = append(events, ids[i], ev.Seq, ev.Type, ev.StepID, ev.Attempt, ev.Data, toNanos(ev.CreatedAt))
+			nEvents++
+		}
+		for _, t := range tr.Tasks {
+			instanceID := t.InstanceID
+			if instanceID == "" {
+				instanceID = ids[i]
+			}
+			var leaseUntil int64
+			if t.LeaseOwner != "" {
+				leaseUntil = toNanos(t.LeaseUntil)
+			}
+			tasks = append(tasks, instanceID, string(t.Kind), t.Queue, t.StepID, t.Attempt, t.Payload,
+				toNanos(t.DueAt), t.LeaseOwner, leaseUntil, t.Claim, toNanos(t.CreatedAt))
+			nTasks++
+		}
 	}
-	res.Err = err
-	res.TaskIDs = nil
+	if _, err := insertRows(ctx, stmts, sqlInsertEvents, events, nEvents, 7); err != nil {
+		return fmt.Errorf("insert events: %w", interpretError(err))
+	}
+	taskIDs, err := insertRows(ctx, stmts, sqlInsertTasks, tasks, nTasks, 11)
+	if err != nil {
+		return fmt.Errorf("insert tasks: %w", interpretError(err))
+	}
+	k := 0
+	for i, tr := range batch {
+		if !ok[i] || len(tr.Tasks) == 0 {
+			continue
+		}
+		results[i].TaskIDs = taskIDs[k : k+len(tr.Tasks) : k+len(tr.Tasks)]
+		k += len(tr.Tasks)
+	}
 	return nil
+}
+
+// advance writes an existing instance's new read model (or only its new
+// seq). The batch's checks made sure it is at ExpectedSeq.
+func advance(ctx context.Context, stmts *txStmts, tr *ordostore.Transition) error {
+	var (
+		n   int64
+		err error
+	)
+	switch u := tr.Update; {
+	case u != nil:
+		n, err = stmts.exec(ctx, sqlUpdateInstance,
+			string(u.Status), nullString(u.BusinessKey), u.Seq, u.State, toNanos(u.UpdatedAt), nullNanos(u.FinishedAt),
+			tr.InstanceID, tr.ExpectedSeq)
+	case len(tr.Events) > 0:
+		n, err = stmts.exec(ctx, sqlUpdateInstanceSeq, tr.ExpectedSeq+int64(len(tr.Events)), tr.InstanceID, tr.ExpectedSeq)
+	default:
+		return nil // nothing changes on the instance; its seq was checked
+	}
+	if err != nil {
+		return fmt.Errorf("update instance %s: %w", tr.InstanceID, interpretError(err))
+	}
+	if n != 1 {
+		return fmt.Errorf("update instance %s: changed %d rows after its seq was checked", tr.InstanceID, n)
+	}
+	return nil
+}
+
+// readSeqs returns the seq of each existing instance among ids.
+func readSeqs(ctx context.Context, stmts *txStmts, ids []string) (map[string]int64, error) {
+	seqs := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return seqs, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmts.query(ctx, sqlBatchSeqs, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read instance seqs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, err
+		}
+		seqs[id] = seq
+	}
+	return seqs, rows.Err()
+}
+
+// readClaims returns the claim of each existing task among ids.
+func readClaims(ctx context.Context, stmts *txStmts, ids []int64) (map[int64]int, error) {
+	claims := make(map[int64]int, len(ids))
+	if len(ids) == 0 {
+		return claims, nil
+	}
+	rows, err := stmts.query(ctx, sqlBatchClaims, jsonInts(ids))
+	if err != nil {
+		return nil, fmt.Errorf("read task claims: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var claim int
+		if err := rows.Scan(&id, &claim); err != nil {
+			return nil, err
+		}
+		claims[id] = claim
+	}
+	return claims, rows.Err()
+}
+
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, len(ids)*8+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
+
+// insertRows inserts n rows of cols values each (flattened in args) with
+// the fewest prepared multi-row INSERTs, and returns the rowid of each row
+// in order. Rowids of one INSERT are consecutive: the writer is the only
+// connection writing, and tasks use AUTOINCREMENT.
+func insertRows(ctx context.Context, stmts *txStmts, queries map[int]string, args []any, n, cols int) ([]int64, error) {
+	var ids []int64
+	for n > 0 {
+		size := chunkSizes[len(chunkSizes)-1]
+		for _, c := range chunkSizes {
+			if c <= n {
+				size = c
+				break
+			}
+		}
+		stmt, err := stmts.get(ctx, queries[size])
+		if err != nil {
+			return nil, err
+		}
+		res, err := stmt.ExecContext(ctx, args[:size*cols]...)
+		if err != nil {
+			return nil, err
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return nil, err
+		}
+		for k := int64(size) - 1; k >= 0; k-- {
+			ids = append(ids, last-k)
+		}
+		args = args[size*cols:]
+		n -= size
+	}
+	return ids, nil
 }
 
 // isPrecondition reports whether err fails one transition rather than the
@@ -186,45 +415,6 @@ func checkTransition(tr *ordostore.Transition) (string, error) {
 	return id, nil
 }
 
-// writeTransition runs the statements of one checked transition.
-func writeTransition(ctx context.Context, stmts *txStmts, tr *ordostore.Transition, id string, res *ordostore.TransitionResult) error {
-	if c := tr.Complete; c != nil {
-		n, err := stmts.exec(ctx, sqlDeleteTask, c.ID, c.Claim)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("complete task %d with claim %d: %w", c.ID, c.Claim, ordotype.ErrDuplicate)
-		}
-	}
-
-	var err error
-	if tr.Create != nil {
-		err = createInstance(ctx, stmts, tr.Create, res)
-	} else {
-		err = advanceInstance(ctx, stmts, tr)
-	}
-	if err != nil {
-		return err
-	}
-
-	if err := insertEvents(ctx, stmts, id, tr.Events); err != nil {
-		return err
-	}
-
-	if len(tr.Tasks) > 0 {
-		res.TaskIDs = make([]int64, len(tr.Tasks))
-	}
-	for i, t := range tr.Tasks {
-		taskID, err := insertTask(ctx, stmts, id, t)
-		if err != nil {
-			return err
-		}
-		res.TaskIDs[i] = taskID
-	}
-	return nil
-}
-
 // createInstance inserts a new instance. If its idempotency key (or its ID)
 // is taken it returns ErrAlreadyExists and sets res.ExistingID.
 func createInstance(ctx context.Context, stmts *txStmts, c *ordostore.Instance, res *ordostore.TransitionResult) error {
@@ -253,81 +443,3 @@ func createInstance(ctx context.Context, stmts *txStmts, c *ordostore.Instance, 
 	return fmt.Errorf("instance %s: %w", c.ID, ordotype.ErrAlreadyExists)
 }
 
-// advanceInstance moves an existing instance from ExpectedSeq to its new
-// seq, or checks that it is at ExpectedSeq when the transition appends
-// nothing and has no update.
-func advanceInstance(ctx context.Context, stmts *txStmts, tr *ordostore.Transition) error {
-	var (
-		n   int64
-		err error
-	)
-	switch u := tr.Update; {
-	case u != nil:
-		n, err = stmts.exec(ctx, sqlUpdateInstance,
-			string(u.Status), nullString(u.BusinessKey), u.Seq, u.State, toNanos(u.UpdatedAt), nullNanos(u.FinishedAt),
-			tr.InstanceID, tr.ExpectedSeq)
-	case len(tr.Events) > 0:
-		n, err = stmts.exec(ctx, sqlUpdateInstanceSeq, tr.ExpectedSeq+int64(len(tr.Events)), tr.InstanceID, tr.ExpectedSeq)
-	}
-	if err != nil {
-		return interpretError(err)
-	}
-	if n == 1 {
-		return nil
-	}
-	// Nothing was updated: either the precondition failed, or the transition
-	// changes nothing on the instance and only its seq must be checked. The
-	// writer holds the write lock, so the seq read here holds until commit.
-	var seq int64
-	if err := stmts.scan(ctx, sqlInstanceSeq, []any{tr.InstanceID}, &seq); err != nil {
-		if isNoRows(err) {
-			return fmt.Errorf("instance %s: %w", tr.InstanceID, ordotype.ErrNotFound)
-		}
-		return err
-	}
-	if seq != tr.ExpectedSeq {
-		return fmt.Errorf("instance %s is at seq %d, expected %d: %w", tr.InstanceID, seq, tr.ExpectedSeq, ordotype.ErrConflict)
-	}
-	return nil
-}
-
-// insertEvents appends events to the journal of instance id, up to
-// maxEventRows per statement. A (instance, seq) that is already taken is
-// ErrConflict.
-func insertEvents(ctx context.Context, stmts *txStmts, id string, events []*ordostore.Event) error {
-	for len(events) > 0 {
-		chunk := events[:min(len(events), maxEventRows)]
-		events = events[len(chunk):]
-		args := make([]any, 0, len(chunk)*7)
-		for _, ev := range chunk {
-			args = append(args, id, ev.Seq, ev.Type, ev.StepID, ev.Attempt, ev.Data, toNanos(ev.CreatedAt))
-		}
-		if _, err := stmts.exec(ctx, sqlInsertEvents[len(chunk)], args...); err != nil {
-			return interpretError(err)
-		}
-	}
-	return nil
-}
-
-// insertTask inserts a task and returns its ID. A task without a lease
-// owner is stored unleased whatever its LeaseUntil.
-func insertTask(ctx context.Context, stmts *txStmts, id string, t *ordostore.Task) (int64, error) {
-	instanceID := t.InstanceID
-	if instanceID == "" {
-		instanceID = id
-	}
-	var leaseUntil int64
-	if t.LeaseOwner != "" {
-		leaseUntil = toNanos(t.LeaseUntil)
-	}
-	stmt, err := stmts.get(ctx, sqlInsertTask)
-	if err != nil {
-		return 0, err
-	}
-	res, err := stmt.ExecContext(ctx, instanceID, string(t.Kind), t.Queue, t.StepID, t.Attempt, t.Payload,
-		toNanos(t.DueAt), t.LeaseOwner, leaseUntil, t.Claim, toNanos(t.CreatedAt))
-	if err != nil {
-		return 0, interpretError(err)
-	}
-	return res.LastInsertId()
-}

@@ -349,10 +349,7 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // writerQueries are the statements the writer runs, prepared at Open.
 var writerQueries = append([]string{
-	sqlSavepoint, sqlRelease, sqlRollbackTo,
-	sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlInstanceSeq,
-	sqlDeleteTask, sqlInsertTask,
 	sqlLatestDefinition, sqlInsertDefinition,
 	sqlClaimCandidatesQueue, sqlClaimCandidatesKind, sqlClaimCandidatesMany, sqlClaimCandidatesManyKinds, sqlClaim,
 	sqlReleaseAllLeases, sqlReleaseOwnerLeases,
-}, sqlInsertEvents[1:]...)
+}, applyQueries()...)

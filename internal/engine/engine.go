@@ -129,7 +129,7 @@ type Engine struct {
 	latest    map[string]int
 
 	waitMu  sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters map[string][]chan *journal.State
 
 	wake     chan struct{}
 	starved  atomic.Bool
@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		effectFns: map[string]EffectFunc{},
 		defs:      map[string]*definition.Workflow{},
 		latest:    map[string]int{},
-		waiters:   map[string][]chan struct{}{},
+		waiters:   map[string][]chan *journal.State{},
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
@@ -402,18 +402,11 @@ func (e *Engine) load(ctx context.Context, id string, fresh bool) (*definition.W
 			return def, st, nil
 		}
 	}
-	inst, err := e.store.GetInstance(ctx, id)
+	st, err := e.readState(ctx, id)
 	if err != nil {
-		if errors.Is(err, ordotype.ErrNotFound) {
-			return nil, nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
-		}
 		return nil, nil, err
 	}
-	st := new(journal.State)
-	if err := json.Unmarshal(inst.State, st); err != nil {
-		return nil, nil, fmt.Errorf("instance %s: decoding state: %w", id, err)
-	}
-	def, _, err := e.Definition(ctx, inst.Workflow, inst.Version)
+	def, _, err := e.Definition(ctx, st.Workflow, st.Version)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -586,7 +579,7 @@ func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.St
 	}
 	if before == nil || before.Status != after.Status {
 		if after.Status.Terminal() || after.Status == ordotype.StatusReview {
-			e.notify(after.ID)
+			e.notify(after)
 		}
 	}
 }
@@ -600,38 +593,59 @@ func (e *Engine) poke() {
 }
 
 // Wait blocks until the instance is terminal or parked for review, and
-// returns its read model.
-func (e *Engine) Wait(ctx context.Context, id string) (*ordostore.Instance, error) {
-	ch := make(chan struct{}, 1)
+// returns its state. An instance this process is running is not read from
+// the store: its final state comes with the notification of its last commit.
+func (e *Engine) Wait(ctx context.Context, id string) (*journal.State, error) {
+	ch := make(chan *journal.State, 1)
 	e.waitMu.Lock()
 	e.waiters[id] = append(e.waiters[id], ch)
 	e.waitMu.Unlock()
 	defer e.unwait(id, ch)
+	// Registered before looking: a commit that ends the instance from now
+	// on notifies ch. The cache holds only instances that have not ended.
+	_, cached := e.cache.get(id)
 	for {
-		inst, err := e.store.GetInstance(ctx, id)
-		if err != nil {
-			if errors.Is(err, ordotype.ErrNotFound) {
-				return nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
+		if cached == nil || cached.Status.Terminal() || cached.Status == ordotype.StatusReview {
+			st, err := e.readState(ctx, id)
+			if err != nil {
+				return nil, err
 			}
-			return nil, err
+			if st.Status.Terminal() || st.Status == ordotype.StatusReview {
+				return st, nil
+			}
 		}
-		if inst.Status.Terminal() || inst.Status == ordotype.StatusReview {
-			return inst, nil
-		}
-		// Another process may finish it: look again now and then.
+		cached = nil
+		// Another process may end it: look again now and then.
 		t := time.NewTimer(e.poll)
 		select {
-		case <-ch:
+		case st := <-ch:
+			t.Stop()
+			return st, nil
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
 		}
-		t.Stop()
 	}
 }
 
-func (e *Engine) unwait(id string, ch chan struct{}) {
+// readState reads an instance's state from the store.
+func (e *Engine) readState(ctx context.Context, id string) (*journal.State, error) {
+	inst, err := e.store.GetInstance(ctx, id)
+	if err != nil {
+		if errors.Is(err, ordotype.ErrNotFound) {
+			return nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
+		}
+		return nil, err
+	}
+	st := new(journal.State)
+	if err := json.Unmarshal(inst.State, st); err != nil {
+		return nil, fmt.Errorf("instance %s: decoding state: %w", id, err)
+	}
+	return st, nil
+}
+
+func (e *Engine) unwait(id string, ch chan *journal.State) {
 	e.waitMu.Lock()
 	defer e.waitMu.Unlock()
 	ws := e.waiters[id]
@@ -648,11 +662,11 @@ func (e *Engine) unwait(id string, ch chan struct{}) {
 	}
 }
 
-func (e *Engine) notify(id string) {
+func (e *Engine) notify(st *journal.State) {
 	e.waitMu.Lock()
-	for _, ch := range e.waiters[id] {
+	for _, ch := range e.waiters[st.ID] {
 		select {
-		case ch <- struct{}{}:
+		case ch <- st:
 		default:
 		}
 	}

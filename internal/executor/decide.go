@@ -216,14 +216,18 @@ func (d *decider) stepDone(c StepDone) error {
 	if step == nil {
 		return fmt.Errorf("step %q is not in %s: %w", c.Step, d.def.Name, ErrStale)
 	}
-	if ss.Status == ordotype.StepScheduled {
-		d.emit(&journal.Event{Type: journal.StepStarted, Step: c.Step, Attempt: c.Attempt, StartedAt: c.StartedAt})
+	// A step run in-process has no step.started event of its own: the
+	// attempt's start time travels in its outcome's event. (A task taken by
+	// a worker from a queue is journaled as started when it is taken.)
+	startedAt := c.StartedAt
+	if ss.Status == ordotype.StepRunning {
+		startedAt = time.Time{}
 	}
 	if c.Err != nil {
-		d.failStep(step, c.Attempt, c.Err)
+		d.failStep(step, c.Attempt, startedAt, c.Err)
 	} else {
 		d.emit(&journal.Event{
-			Type: journal.StepCompleted, Step: c.Step, Attempt: c.Attempt,
+			Type: journal.StepCompleted, Step: c.Step, Attempt: c.Attempt, StartedAt: startedAt,
 			Output: c.Output, State: c.State, Effects: len(c.Effects),
 		})
 		for i, eff := range c.Effects {
@@ -345,9 +349,9 @@ func (d *decider) cancel(c Cancel) error {
 }
 
 // failStep handles a failed attempt: retry it, or give up.
-func (d *decider) failStep(step *definition.Step, attempt int, e *journal.Error) {
+func (d *decider) failStep(step *definition.Step, attempt int, startedAt time.Time, e *journal.Error) {
 	e.Step = step.ID
-	d.emit(&journal.Event{Type: journal.StepFailed, Step: step.ID, Attempt: attempt, Error: e})
+	d.emit(&journal.Event{Type: journal.StepFailed, Step: step.ID, Attempt: attempt, StartedAt: startedAt, Error: e})
 	ss := d.stepState(step.ID)
 	tries := attempt - ss.FirstAttempt + 1
 	if e.Retryable && tries < step.Retry.MaxAttempts && d.st.Status == ordotype.StatusRunning {
@@ -409,7 +413,7 @@ func (d *decider) advance() {
 			ok, err := step.When.EvalBool(d.ctx, d.celVars())
 			if err != nil {
 				d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: d.stepState(step.ID).Attempt + 1, Input: in, DueAt: d.now})
-				d.failStep(step, d.stepState(step.ID).Attempt, &journal.Error{Message: "when: " + err.Error(), Code: "when"})
+				d.failStep(step, d.stepState(step.ID).Attempt, time.Time{}, &journal.Error{Message: "when: " + err.Error(), Code: "when"})
 				if d.st.Status != ordotype.StatusRunning {
 					return
 				}

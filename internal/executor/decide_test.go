@@ -91,7 +91,7 @@ func TestDecide_OrderHappyPath(t *testing.T) {
 
 	d = run(t, def, d.State, done("pay", 1, `{"paid":true}`))
 	require.Equal(t, []string{
-		"step.started:pay", "step.completed:pay",
+		"step.completed:pay",
 		"step.scheduled:reserve", "step.scheduled:label", "step.skipped:gift",
 	}, types(d))
 	require.Len(t, d.Tasks, 2, "reserve and label run in parallel")
@@ -99,15 +99,15 @@ func TestDecide_OrderHappyPath(t *testing.T) {
 	require.JSONEq(t, `{"paid":true}`, string(d.State.Steps["gift"].Input), "a skipped step passes its input on")
 
 	d = run(t, def, d.State, done("reserve", 1, `{"r":1}`))
-	require.Equal(t, []string{"step.started:reserve", "step.completed:reserve"}, types(d), "the join waits for label")
+	require.Equal(t, []string{"step.completed:reserve"}, types(d), "the join waits for label")
 	require.Empty(t, d.Tasks)
 
 	d = run(t, def, d.State, done("label", 1, `{"l":2}`))
-	require.Equal(t, []string{"step.started:label", "step.completed:label", "step.scheduled:ship"}, types(d))
+	require.Equal(t, []string{"step.completed:label", "step.scheduled:ship"}, types(d))
 	require.JSONEq(t, `{"reserve":{"r":1},"label":{"l":2},"gift":{"paid":true}}`, string(d.State.Steps["ship"].Input), "a join gets every parent's output")
 
 	d = run(t, def, d.State, done("ship", 1, `{"tracking":"T1"}`))
-	require.Equal(t, []string{"step.started:ship", "step.completed:ship", "workflow.completed"}, types(d))
+	require.Equal(t, []string{"step.completed:ship", "workflow.completed"}, types(d))
 	require.Equal(t, ordotype.StatusCompleted, d.State.Status)
 	require.JSONEq(t, `{"tracking":"T1"}`, string(d.State.Output))
 	require.Equal(t, t0, d.State.FinishedAt)
@@ -129,7 +129,7 @@ func TestDecide_RetryThenFail(t *testing.T) {
 	boom := &journal.Error{Message: "boom", Retryable: true}
 
 	d = run(t, def, d.State, StepDone{Step: "pay", Attempt: 1, Err: boom})
-	require.Equal(t, []string{"step.started:pay", "step.failed:pay", "step.retrying:pay"}, types(d))
+	require.Equal(t, []string{"step.failed:pay", "step.retrying:pay"}, types(d))
 	require.Equal(t, t0.Add(time.Second), d.Tasks[0].DueAt, "first retry after initialInterval")
 	require.Equal(t, 2, d.Tasks[0].Attempt)
 
@@ -137,7 +137,7 @@ func TestDecide_RetryThenFail(t *testing.T) {
 	require.Equal(t, t0.Add(2*time.Second), d.Tasks[0].DueAt, "backoff doubles")
 
 	d = run(t, def, d.State, StepDone{Step: "pay", Attempt: 3, Err: &journal.Error{Message: "boom", Retryable: true}})
-	require.Equal(t, []string{"step.started:pay", "step.failed:pay", "workflow.failed"}, types(d), "three attempts, then fail")
+	require.Equal(t, []string{"step.failed:pay", "workflow.failed"}, types(d), "three attempts, then fail")
 	require.Equal(t, ordotype.StatusFailed, d.State.Status)
 	require.Equal(t, "pay", d.State.Error.Step)
 	require.Empty(t, d.Tasks)
@@ -148,7 +148,7 @@ func TestDecide_NonRetryableParksForReview(t *testing.T) {
 	def := mustParse(t, "workflow: w\nonFailure: review\nsteps:\n  - id: a\n    task: {handler: a}\n  - id: b\n    after: [a]\n    task: {handler: b}\n")
 	d := run(t, def, nil, Start{ID: "i1"})
 	d = run(t, def, d.State, StepDone{Step: "a", Attempt: 1, Err: &journal.Error{Message: "card declined"}})
-	require.Equal(t, []string{"step.started:a", "step.failed:a", "workflow.parked"}, types(d))
+	require.Equal(t, []string{"step.failed:a", "workflow.parked"}, types(d))
 	require.Equal(t, ordotype.StatusReview, d.State.Status)
 
 	// A resubmit runs the failed step again, with a new attempt number and a
@@ -201,7 +201,7 @@ steps:
 	d := run(t, def, nil, Start{ID: "i1", Input: json.RawMessage(`{"order":1}`)})
 	require.Equal(t, []string{"workflow.started", "step.scheduled:charge"}, types(d), "an error-path step does not start on its own")
 	d = run(t, def, d.State, StepDone{Step: "charge", Attempt: 1, Err: &journal.Error{Message: "declined", Code: "card", Retryable: true}})
-	require.Equal(t, []string{"step.started:charge", "step.failed:charge", "step.scheduled:notify"}, types(d))
+	require.Equal(t, []string{"step.failed:charge", "step.scheduled:notify"}, types(d))
 	var in struct {
 		Error journal.Error   `json:"error"`
 		Input json.RawMessage `json:"input"`
@@ -221,7 +221,7 @@ func TestDecide_Effects(t *testing.T) {
 	sd := done("a", 1, `{}`)
 	sd.Effects = []Effect{{Type: "http", Payload: json.RawMessage(`{"url":"http://x"}`)}, {Type: "log"}}
 	d = run(t, def, d.State, sd)
-	require.Equal(t, []string{"step.started:a", "step.completed:a", "effect.scheduled:a", "effect.scheduled:a"}, types(d))
+	require.Equal(t, []string{"step.completed:a", "effect.scheduled:a", "effect.scheduled:a"}, types(d))
 	require.Len(t, d.Tasks, 2)
 	require.Equal(t, ordotype.TaskEffect, d.Tasks[0].Kind)
 	var et EffectTask

@@ -53,7 +53,8 @@ type Event struct {
 	ParentID       string          `json:"parentId,omitempty"`
 	Input          json.RawMessage `json:"input,omitempty"` // also: the step's input (step.started)
 
-	// step.started
+	// step.started; step.completed and step.failed of an attempt that had
+	// no step.started event of its own (run in-process).
 	StartedAt time.Time `json:"startedAt,omitzero"`
 
 	// step.completed, workflow.completed
@@ -241,6 +242,9 @@ func Apply(s *State, e *Event) error {
 		st.StartedAt = e.StartedAt
 	case StepCompleted:
 		st := s.Step(e.Step)
+		if !e.StartedAt.IsZero() {
+			st.StartedAt = e.StartedAt
+		}
 		st.Status = ordotype.StepCompleted
 		st.Attempt = e.Attempt
 		st.Output = e.Output
@@ -253,6 +257,9 @@ func Apply(s *State, e *Event) error {
 		}
 	case StepFailed:
 		st := s.Step(e.Step)
+		if !e.StartedAt.IsZero() {
+			st.StartedAt = e.StartedAt
+		}
 		st.Status = ordotype.StepFailed
 		st.Attempt = e.Attempt
 		st.Error = e.Error

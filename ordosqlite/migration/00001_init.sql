@@ -36,16 +36,22 @@ CREATE INDEX instances_business_key ON instances (business_key, id)
     WHERE business_key IS NOT NULL;
 CREATE INDEX instances_created_at ON instances (created_at);
 
+-- Events are clustered by an append-only rowid, not by (instance_id, seq):
+-- a group commit then appends to the last pages of the table instead of
+-- dirtying one page per instance it touches (each dirty page is a WAL frame
+-- written at commit). The unique index keeps one journal per instance
+-- gapless and serves ListEvents.
 CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
     instance_id TEXT    NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
     seq         INTEGER NOT NULL CHECK (seq > 0),
     type        TEXT    NOT NULL,
     step_id     TEXT    NOT NULL,
     attempt     INTEGER NOT NULL,
     data        BLOB,
-    created_at  INTEGER NOT NULL,
-    PRIMARY KEY (instance_id, seq)
-) STRICT, WITHOUT ROWID;
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, seq);
 
 CREATE TABLE tasks (
     -- AUTOINCREMENT: an ID is never reused, so a late completion of a
