@@ -442,4 +442,3 @@ func createInstance(ctx context.Context, stmts *txStmts, c *ordostore.Instance, 
 	}
 	return fmt.Errorf("instance %s: %w", c.ID, ordotype.ErrAlreadyExists)
 }
-
