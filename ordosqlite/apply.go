@@ -2,7 +2,6 @@ package ordosqlite
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,9 +26,10 @@ const (
 	WHERE id = ? AND seq = ?`
 	sqlUpdateInstanceSeq = `UPDATE instances SET seq = ? WHERE id = ? AND seq = ?`
 
-	// The batch's preconditions, read once per batch. The lists are JSON
-	// arrays: one statement serves any batch size.
-	sqlBatchSeqs   = `SELECT id, seq FROM instances WHERE id IN (SELECT value FROM json_each(?))`
+	sqlInstanceSeq = `SELECT seq FROM instances WHERE id = ?`
+
+	// The claims of the tasks a batch completes, read once per batch. The
+	// lists are JSON arrays: one statement serves any batch size.
 	sqlBatchClaims = `SELECT id, claim FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
 	sqlDeleteTasks = `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
 )
@@ -61,7 +61,7 @@ func multiRowInserts(table, cols string, n int) map[int]string {
 
 // applyQueries are the statements Apply runs, prepared at Open.
 func applyQueries() []string {
-	qs := []string{sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlBatchSeqs, sqlBatchClaims, sqlDeleteTasks}
+	qs := []string{sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlInstanceSeq, sqlBatchClaims, sqlDeleteTasks}
 	for _, size := range chunkSizes {
 		qs = append(qs, sqlInsertEvents[size], sqlInsertTasks[size])
 	}
@@ -72,20 +72,20 @@ func applyQueries() []string {
 // see [ordostore.Store.Apply].
 //
 // It works on the batch as a whole rather than transition by transition:
-// it reads the sequence numbers of the instances and the claims of the
-// tasks the batch refers to (two queries), decides in memory, in batch
-// order, which transitions hold (the completed task still exists with the
-// same claim — else ErrDuplicate —, then the instance is at ExpectedSeq —
-// else ErrConflict, or ErrNotFound), and writes only those: one DELETE for
-// the completed tasks, one UPDATE per instance, and multi-row INSERTs for
-// all the events and all the tasks. A new instance is inserted first of its
-// transition; if its idempotency key (or ID) is taken nothing else of it is
-// written (ErrAlreadyExists). The writer holds the database's write lock
-// from the reads to the commit, so what it read cannot change underneath
-// it. A malformed transition (events that do not run on from the instance's
-// seq, a new seq that is not the last event's) fails alone with an error
-// wrapping ordotype.ErrInvalid. An event or task with an empty InstanceID
-// belongs to the transition's instance.
+// one query reads the claims of the tasks the batch completes; then, in
+// batch order, a transition holds if its task still exists with the same
+// claim (checked in memory; else ErrDuplicate) and its instance's own write
+// succeeds: the insert of a new instance (else ErrAlreadyExists, with the
+// ID of the instance that has the idempotency key) or the update guarded by
+// ExpectedSeq (else ErrConflict, or ErrNotFound). That write is the
+// transition's first, so a failed check leaves nothing to undo and no
+// savepoint is needed. Then one DELETE removes the completed tasks and
+// multi-row INSERTs append all the events and all the tasks of the
+// transitions that hold. The writer holds the database's write lock from
+// the first read to the commit. A malformed transition (events that do not
+// run on from the instance's seq, a new seq that is not the last event's)
+// fails alone with an error wrapping ordotype.ErrInvalid. An event or task
+// with an empty InstanceID belongs to the transition's instance.
 //
 // Apply returns an error, and writes nothing, if ctx ends or the database
 // fails; the commit is durable when it returns.
@@ -116,7 +116,6 @@ func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ord
 
 func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transition, results []ordostore.TransitionResult) error {
 	ids := make([]string, len(batch))
-	var advancing []string
 	var completing []int64
 	for i, tr := range batch {
 		id, err := checkTransition(tr)
@@ -125,57 +124,43 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 			continue
 		}
 		ids[i] = id
-		if tr.Create == nil {
-			advancing = append(advancing, id)
-		}
 		if tr.Complete != nil {
 			completing = append(completing, tr.Complete.ID)
 		}
-	}
-	seqs, err := readSeqs(ctx, stmts, advancing)
-	if err != nil {
-		return err
 	}
 	claims, err := readClaims(ctx, stmts, completing)
 	if err != nil {
 		return err
 	}
 
-	// Decide, in batch order, which transitions hold. A new instance is
-	// inserted here: its insert is the check.
+	// Decide, in batch order, which transitions hold. The completed task is
+	// checked in memory; then the instance's own write is its check: the
+	// insert of a new instance, or the update guarded by its seq. Either is
+	// the transition's first write, so a failed check leaves nothing to undo.
 	ok := make([]bool, len(batch))
 	var done []int64
 	for i, tr := range batch {
 		if results[i].Err != nil {
 			continue
 		}
-		id := ids[i]
 		if c := tr.Complete; c != nil {
 			if claim, found := claims[c.ID]; !found || claim != c.Claim {
 				results[i].Err = fmt.Errorf("complete task %d with claim %d: %w", c.ID, c.Claim, ordotype.ErrDuplicate)
 				continue
 			}
 		}
+		var err error
 		if tr.Create != nil {
-			if err := createInstance(ctx, stmts, tr.Create, &results[i]); err != nil {
-				if !isPrecondition(err) {
-					return err
-				}
-				results[i].Err = err
-				continue
-			}
-			seqs[id] = tr.Create.Seq
+			err = createInstance(ctx, stmts, tr.Create, &results[i])
 		} else {
-			seq, found := seqs[id]
-			switch {
-			case !found:
-				results[i].Err = fmt.Errorf("instance %s: %w", id, ordotype.ErrNotFound)
-				continue
-			case seq != tr.ExpectedSeq:
-				results[i].Err = fmt.Errorf("instance %s is at seq %d, expected %d: %w", id, seq, tr.ExpectedSeq, ordotype.ErrConflict)
-				continue
+			err = advance(ctx, stmts, tr)
+		}
+		if err != nil {
+			if !isPrecondition(err) {
+				return err
 			}
-			seqs[id] = tr.ExpectedSeq + int64(len(tr.Events))
+			results[i].Err = err
+			continue
 		}
 		if c := tr.Complete; c != nil {
 			delete(claims, c.ID)
@@ -195,11 +180,6 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 	for i, tr := range batch {
 		if !ok[i] {
 			continue
-		}
-		if tr.Create == nil {
-			if err := advance(ctx, stmts, tr); err != nil {
-				return err
-			}
 		}
 		for _, ev := range tr.Events {
 			events = append(events, ids[i], ev.Seq, ev.Type, ev.StepID, ev.Attempt, ev.Data, toNanos(ev.CreatedAt))
@@ -237,8 +217,11 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 	return nil
 }
 
-// advance writes an existing instance's new read model (or only its new
-// seq). The batch's checks made sure it is at ExpectedSeq.
+// advance moves an existing instance from ExpectedSeq to its new seq and
+// read model, or, for a transition that changes nothing on the instance,
+// checks its seq. It returns ErrConflict when the instance is at another
+// seq and ErrNotFound when there is no such instance; either way nothing
+// was written.
 func advance(ctx context.Context, stmts *txStmts, tr *ordostore.Transition) error {
 	var (
 		n   int64
@@ -251,42 +234,27 @@ func advance(ctx context.Context, stmts *txStmts, tr *ordostore.Transition) erro
 			tr.InstanceID, tr.ExpectedSeq)
 	case len(tr.Events) > 0:
 		n, err = stmts.exec(ctx, sqlUpdateInstanceSeq, tr.ExpectedSeq+int64(len(tr.Events)), tr.InstanceID, tr.ExpectedSeq)
-	default:
-		return nil // nothing changes on the instance; its seq was checked
 	}
 	if err != nil {
 		return fmt.Errorf("update instance %s: %w", tr.InstanceID, interpretError(err))
 	}
-	if n != 1 {
-		return fmt.Errorf("update instance %s: changed %d rows after its seq was checked", tr.InstanceID, n)
+	if n == 1 {
+		return nil
+	}
+	// Nothing was updated: the check failed, or the transition changes
+	// nothing on the instance and only its seq is checked. The writer holds
+	// the write lock, so the seq read here holds until the commit.
+	var seq int64
+	if err := stmts.scan(ctx, sqlInstanceSeq, []any{tr.InstanceID}, &seq); err != nil {
+		if isNoRows(err) {
+			return fmt.Errorf("instance %s: %w", tr.InstanceID, ordotype.ErrNotFound)
+		}
+		return err
+	}
+	if seq != tr.ExpectedSeq {
+		return fmt.Errorf("instance %s is at seq %d, expected %d: %w", tr.InstanceID, seq, tr.ExpectedSeq, ordotype.ErrConflict)
 	}
 	return nil
-}
-
-// readSeqs returns the seq of each existing instance among ids.
-func readSeqs(ctx context.Context, stmts *txStmts, ids []string) (map[string]int64, error) {
-	seqs := make(map[string]int64, len(ids))
-	if len(ids) == 0 {
-		return seqs, nil
-	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmts.query(ctx, sqlBatchSeqs, string(list))
-	if err != nil {
-		return nil, fmt.Errorf("read instance seqs: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			return nil, err
-		}
-		seqs[id] = seq
-	}
-	return seqs, rows.Err()
 }
 
 // readClaims returns the claim of each existing task among ids.

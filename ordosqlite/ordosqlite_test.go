@@ -234,7 +234,7 @@ func TestQueryPlans(t *testing.T) {
 		sqlNextDueKind:          "tasks_kind_due",
 		sqlInstanceIDByKey:      "instances_idempotency_key",
 		sqlInstanceKey:          "instances_idempotency_key",
-		sqlEvents:               "PRIMARY KEY",
+		sqlEvents:               "events_instance_seq",
 	} {
 		rows, err := s.writer.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, make([]any, strings.Count(query, "?"))...)
 		require.NoError(t, err)

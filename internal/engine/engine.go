@@ -494,10 +494,7 @@ type localTask struct {
 
 func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask, error) {
 	ns := dec.State
-	stateJSON, err := json.Marshal(ns)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encoding state: %w", err)
-	}
+	stateJSON := ns.AppendJSON(make([]byte, 0, 1024))
 	tr := &ordostore.Transition{Complete: ref}
 	if st == nil {
 		tr.Create = &ordostore.Instance{
@@ -516,10 +513,7 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 	if len(dec.Events) > 0 {
 		tr.Events = make([]*ordostore.Event, len(dec.Events))
 		for i, ev := range dec.Events {
-			data, err := journal.MarshalData(ev)
-			if err != nil {
-				return nil, nil, fmt.Errorf("encoding event: %w", err)
-			}
+			data := journal.MarshalData(ev)
 			tr.Events[i] = &ordostore.Event{
 				InstanceID: ns.ID, Seq: ev.Seq, Type: string(ev.Type), StepID: ev.Step,
 				Attempt: ev.Attempt, Data: data, CreatedAt: ev.Time,

@@ -291,7 +291,9 @@ func Apply(s *State, e *Event) error {
 
 // MarshalData encodes the type-specific fields of e as the JSON kept in the
 // store's event row.
-func MarshalData(e *Event) ([]byte, error) { return json.Marshal(e) }
+func MarshalData(e *Event) []byte {
+	return e.AppendData(make([]byte, 0, 64+len(e.Input)+len(e.Output)+len(e.State)))
+}
 
 // UnmarshalData decodes an event row's JSON into e's type-specific fields.
 func UnmarshalData(data []byte, e *Event) error {
