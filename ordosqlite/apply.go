@@ -39,14 +39,14 @@ const (
 var chunkSizes = []int{64, 16, 4, 1}
 
 const (
-	eventCols = "instance_id, seq, type, step_id, attempt, data, created_at"
+	eventCols = "instance_id, first_seq, last_seq, events"
 	taskCols  = "instance_id, kind, queue, step_id, attempt, payload, due_at, lease_owner, lease_until, claim, created_at"
 )
 
 // sqlInsertEvents and sqlInsertTasks hold the multi-row INSERT for each of
 // chunkSizes.
 var (
-	sqlInsertEvents = multiRowInserts("events", eventCols, 7)
+	sqlInsertEvents = multiRowInserts("events", eventCols, 4)
 	sqlInsertTasks  = multiRowInserts("tasks", taskCols, 11)
 )
 
@@ -80,8 +80,8 @@ func applyQueries() []string {
 // ExpectedSeq (else ErrConflict, or ErrNotFound). That write is the
 // transition's first, so a failed check leaves nothing to undo and no
 // savepoint is needed. Then one DELETE removes the completed tasks and
-// multi-row INSERTs append all the events and all the tasks of the
-// transitions that hold. The writer holds the database's write lock from
+// multi-row INSERTs append the events (one packed row per transition) and
+// the tasks of the transitions that hold. The writer holds the database's write lock from
 // the first read to the commit. A malformed transition (events that do not
 // run on from the instance's seq, a new seq that is not the last event's)
 // fails alone with an error wrapping ordotype.ErrInvalid. An event or task
@@ -181,8 +181,8 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 		if !ok[i] {
 			continue
 		}
-		for _, ev := range tr.Events {
-			events = append(events, ids[i], ev.Seq, ev.Type, ev.StepID, ev.Attempt, ev.Data, toNanos(ev.CreatedAt))
+		if n := len(tr.Events); n > 0 {
+			events = append(events, ids[i], tr.Events[0].Seq, tr.Events[n-1].Seq, packEvents(nil, tr.Events))
 			nEvents++
 		}
 		for _, t := range tr.Tasks {
@@ -199,7 +199,7 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 			nTasks++
 		}
 	}
-	if _, err := insertRows(ctx, stmts, sqlInsertEvents, events, nEvents, 7); err != nil {
+	if _, err := insertRows(ctx, stmts, sqlInsertEvents, events, nEvents, 4); err != nil {
 		return fmt.Errorf("insert events: %w", interpretError(err))
 	}
 	taskIDs, err := insertRows(ctx, stmts, sqlInsertTasks, tasks, nTasks, 11)

@@ -16,9 +16,9 @@ const (
 	sqlInstance     = `SELECT ` + instanceColumns + ` FROM instances WHERE id = ?`
 	sqlInstanceKey  = `SELECT ` + instanceColumns + ` FROM instances WHERE workflow = ? AND idempotency_key = ?`
 
-	eventColumns = `instance_id, seq, type, step_id, attempt, data, created_at`
-	// LIMIT -1 is no limit.
-	sqlEvents = `SELECT ` + eventColumns + ` FROM events WHERE instance_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+	// Each row holds at least one event, so LIMIT n rows holds at least n
+	// events after AfterSeq. LIMIT -1 is no limit.
+	sqlEvents = `SELECT events FROM events WHERE instance_id = ? AND last_seq > ? ORDER BY last_seq LIMIT ?`
 )
 
 // defaultListLimit is the Limit of ListInstances when none is given.
@@ -132,9 +132,22 @@ func (s *Store) ListEvents(ctx context.Context, params *ordostore.ListEventsPara
 	if err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", params.InstanceID, err)
 	}
-	events, err := collect(rows, scanEvent)
-	if err != nil {
+	defer rows.Close()
+	events := []*ordostore.Event{}
+	for rows.Next() {
+		var packed []byte
+		if err := rows.Scan(&packed); err != nil {
+			return nil, fmt.Errorf("list events of %s: %w", params.InstanceID, err)
+		}
+		if events, err = unpackRow(events, params.InstanceID, packed, params.AfterSeq); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", params.InstanceID, err)
+	}
+	if params.Limit > 0 && len(events) > params.Limit {
+		events = events[:params.Limit]
 	}
 	return events, nil
 }
@@ -161,17 +174,4 @@ func scanInstance(scan func(dest ...any) error) (*ordostore.Instance, error) {
 	inst.UpdatedAt = fromNanos(updatedAt)
 	inst.FinishedAt = fromNanos(finishedAt.Int64)
 	return &inst, nil
-}
-
-// scanEvent scans the eventColumns of one row.
-func scanEvent(scan func(dest ...any) error) (*ordostore.Event, error) {
-	var (
-		ev        ordostore.Event
-		createdAt int64
-	)
-	if err := scan(&ev.InstanceID, &ev.Seq, &ev.Type, &ev.StepID, &ev.Attempt, &ev.Data, &createdAt); err != nil {
-		return nil, err
-	}
-	ev.CreatedAt = fromNanos(createdAt)
-	return &ev, nil
 }

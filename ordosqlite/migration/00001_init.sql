@@ -36,22 +36,22 @@ CREATE INDEX instances_business_key ON instances (business_key, id)
     WHERE business_key IS NOT NULL;
 CREATE INDEX instances_created_at ON instances (created_at);
 
--- Events are clustered by an append-only rowid, not by (instance_id, seq):
--- a group commit then appends to the last pages of the table instead of
--- dirtying one page per instance it touches (each dirty page is a WAL frame
--- written at commit). The unique index keeps one journal per instance
--- gapless and serves ListEvents.
+-- The journal. One row holds the events one transition appended, packed
+-- (ordosqlite/pack.go), from first_seq to last_seq. A row per event cost a
+-- b-tree insert and an index insert per event, the largest part of a group
+-- commit; a row per transition halves that. Rows are clustered by an
+-- append-only rowid, so a group commit appends to the last pages of the
+-- table instead of dirtying one page per instance (each dirty page is a WAL
+-- frame written at commit). The unique index keeps one instance's ranges
+-- apart and serves ListEvents in seq order.
 CREATE TABLE events (
     id          INTEGER PRIMARY KEY,
     instance_id TEXT    NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
-    seq         INTEGER NOT NULL CHECK (seq > 0),
-    type        TEXT    NOT NULL,
-    step_id     TEXT    NOT NULL,
-    attempt     INTEGER NOT NULL,
-    data        BLOB,
-    created_at  INTEGER NOT NULL
+    first_seq   INTEGER NOT NULL CHECK (first_seq > 0),
+    last_seq    INTEGER NOT NULL CHECK (last_seq >= first_seq),
+    events      BLOB    NOT NULL
 ) STRICT;
-CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, seq);
+CREATE UNIQUE INDEX events_instance_seq ON events (instance_id, last_seq);
 
 CREATE TABLE tasks (
     -- AUTOINCREMENT: an ID is never reused, so a late completion of a
