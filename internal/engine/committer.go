@@ -47,20 +47,35 @@ func newCommitter(store ordostore.Store, maxBatch int, m *metricsHook) *committe
 // Err carries the transition's own precondition failure; the error return is
 // for failures of the whole batch (I/O, closed store).
 func (c *committer) commit(ctx context.Context, tr *ordostore.Transition) (ordostore.TransitionResult, error) {
+	r, err := c.submit(ctx, tr)
+	if err != nil {
+		return ordostore.TransitionResult{}, err
+	}
+	return c.wait(r)
+}
+
+// submit queues tr. Transitions are written in the order they are
+// submitted.
+func (c *committer) submit(ctx context.Context, tr *ordostore.Transition) (*commitReq, error) {
 	r := reqPool.Get().(*commitReq)
 	r.tr, r.res, r.err = tr, ordostore.TransitionResult{}, nil
 	select {
 	case c.reqs <- r:
+		return r, nil
 	case <-c.stop:
 		reqPool.Put(r)
-		return ordostore.TransitionResult{}, ordotype.ErrClosed
+		return nil, ordotype.ErrClosed
 	case <-ctx.Done():
 		reqPool.Put(r)
-		return ordostore.TransitionResult{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	// Once queued the request is answered, even when ctx ends: the caller
-	// must know whether it was written. Only a request that slipped in after
-	// the committer stopped is never answered.
+}
+
+// wait waits for a submitted transition's outcome. Once queued a request is
+// answered, even when the caller's ctx ends: the caller must know whether it
+// was written. Only a request that slipped in after the committer stopped
+// is never answered.
+func (c *committer) wait(r *commitReq) (ordostore.TransitionResult, error) {
 	select {
 	case <-r.ok:
 	case <-c.done:

@@ -118,6 +118,8 @@ type Engine struct {
 	commit *committer
 	cache  *stateCache
 	locks  *keyLock
+	// exclusive is set when this process is the store's only writer.
+	exclusive bool
 
 	steps   *pool
 	effects *pool
@@ -184,6 +186,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		http:      cfg.HTTPClient,
 		cache:     newStateCache(cfg.CacheSize),
 		locks:     newKeyLock(),
+		exclusive: cfg.Store.Exclusive(),
 		handlers:  map[string]StepFunc{},
 		effectFns: map[string]EffectFunc{},
 		defs:      map[string]*definition.Workflow{},
@@ -410,9 +413,7 @@ func (e *Engine) load(ctx context.Context, id string, fresh bool) (*definition.W
 	if err != nil {
 		return nil, nil, err
 	}
-	if !st.Status.Terminal() {
-		e.cache.put(id, def, st)
-	}
+	e.cache.commit(id, def, st)
 	return def, st, nil
 }
 
@@ -423,40 +424,65 @@ const maxConflicts = 1000
 // apply decides cmd against st (nil for a new instance) and commits the
 // outcome, deciding again on a fresh state after a conflict. ref is the task
 // being completed, if any. A result that is stale only completes ref.
+//
+// The instance's lock is held from the decision until the transition is
+// queued for the group commit on an exclusive store (where the decided
+// state is recorded as pending and the next decision builds on it), or
+// until it is committed on a shared store (where only the database can
+// order writers).
 func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef) (*journal.State, bool, error) {
 	id := ""
 	if st != nil {
 		id = st.ID
-		defer e.locks.lock(id)()
-		// Under the lock the cache holds this process's latest commit for
-		// the instance: decide on it rather than on what the caller read
-		// before its handler ran.
-		if cdef, cst := e.cache.get(id); cst != nil && cst.Seq > st.Seq {
-			def, st = cdef, cst
-		}
 	}
 	for range maxConflicts {
+		release := func() {}
+		if id != "" {
+			unlock := e.locks.lock(id)
+			once := false
+			release = func() {
+				if !once {
+					once = true
+					unlock()
+				}
+			}
+			// Under the lock the cache holds this process's latest decision
+			// for the instance: decide on it rather than on what the caller
+			// read before its handler ran.
+			if cdef, cst := e.cache.latest(id); cst != nil && cst.Seq > st.Seq {
+				def, st = cdef, cst
+			}
+		}
 		now := e.clock.Now().UTC()
 		dec, err := executor.Decide(ctx, def, st, cmd, now, e.rand)
 		stale := false
 		if err != nil {
 			if !executor.IsStale(err) || ref == nil {
+				release()
 				return nil, false, err
 			}
 			stale = true
 			dec = &executor.Decision{State: st}
 		}
-		tr, local, err := e.build(st, dec, ref, now)
+		tr, local := e.build(st, dec, ref, now)
+		req, err := e.commit.submit(ctx, tr)
 		if err != nil {
+			release()
+			e.unreserve(local)
 			return nil, false, err
 		}
-		res, err := e.commit.commit(ctx, tr)
+		if e.exclusive && id != "" && len(dec.Events) > 0 {
+			e.cache.setPending(id, def, dec.State)
+			release()
+		}
+		res, err := e.commit.wait(req)
 		if err == nil {
 			err = res.Err
 		}
 		switch {
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
+			release()
 			if stale {
 				e.m.duplicates.Add(1)
 			}
@@ -464,21 +490,29 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 		case errors.Is(err, ordotype.ErrConflict):
 			e.unreserve(local)
 			e.m.conflicts.Add(1)
-			e.cache.drop(dec.State.ID)
-			def, st, err = e.load(ctx, dec.State.ID, true)
+			e.cache.drop(id)
+			release()
+			def, st, err = e.load(ctx, id, true)
 			if err != nil {
 				return nil, false, err
 			}
 			continue
 		case errors.Is(err, ordotype.ErrDuplicate):
 			e.unreserve(local)
+			e.cache.drop(id)
+			release()
 			e.m.duplicates.Add(1)
 			return st, true, nil
 		case errors.Is(err, ordotype.ErrAlreadyExists):
 			e.unreserve(local)
+			release()
 			return nil, false, &existsError{id: res.ExistingID}
 		default:
 			e.unreserve(local)
+			if id != "" {
+				e.cache.drop(id)
+			}
+			release()
 			return nil, false, err
 		}
 	}
@@ -492,7 +526,7 @@ type localTask struct {
 	idx  int // index in the transition's Tasks
 }
 
-func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask, error) {
+func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask) {
 	ns := dec.State
 	stateJSON := ns.AppendJSON(make([]byte, 0, 1024))
 	tr := &ordostore.Transition{Complete: ref}
@@ -536,7 +570,7 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 			}
 		}
 	}
-	return tr, local, nil
+	return tr, local
 }
 
 func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
@@ -566,11 +600,7 @@ func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.St
 	if len(res.TaskIDs) > len(local) {
 		e.poke() // tasks for later, or for the scheduler to claim
 	}
-	if after.Status.Terminal() {
-		e.cache.drop(after.ID)
-	} else {
-		e.cache.put(after.ID, def, after)
-	}
+	e.cache.commit(after.ID, def, after)
 	if before == nil || before.Status != after.Status {
 		if after.Status.Terminal() || after.Status == ordotype.StatusReview {
 			e.notify(after)
