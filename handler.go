@@ -116,8 +116,30 @@ type EffectRequest struct {
 	Attempt int
 }
 
+// StepAttempt identifies the attempt of a step a handler is running.
+type StepAttempt struct {
+	InstanceID     string
+	Workflow       string
+	Step           string
+	Attempt        int
+	IdempotencyKey string
+}
+
+type stepAttemptKey struct{}
+
+// StepAttemptFromContext returns the step attempt a handler's context
+// belongs to, so that code deep in a handler's call tree can pass the
+// idempotency key on without threading the request through.
+func StepAttemptFromContext(ctx context.Context) (StepAttempt, bool) {
+	a, ok := ctx.Value(stepAttemptKey{}).(StepAttempt)
+	return a, ok
+}
+
 func adaptHandler(h Handler) engine.StepFunc {
 	return func(ctx context.Context, c *engine.Call) (*engine.Outcome, error) {
+		ctx = context.WithValue(ctx, stepAttemptKey{}, StepAttempt{
+			InstanceID: c.InstanceID, Workflow: c.Workflow, Step: c.Step, Attempt: c.Attempt, IdempotencyKey: c.IdempotencyKey,
+		})
 		res, err := h(ctx, &StepRequest{
 			InstanceID: c.InstanceID, Workflow: c.Workflow, Version: c.Version, Step: c.Step,
 			Attempt: c.Attempt, IdempotencyKey: c.IdempotencyKey,
