@@ -470,3 +470,27 @@ func TestEngine_JournalFoldsToReadModel(t *testing.T) {
 	}
 	require.Equal(t, map[ordo.Status]int{ordo.StatusCompleted: 30}, statuses)
 }
+
+func TestEngine_Definitions(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, nil)
+	ctx := t.Context()
+	_, err := eng.Deploy(ctx, linear("a", 1))
+	require.NoError(t, err)
+	_, err = eng.Deploy(ctx, linear("a", 2))
+	require.NoError(t, err)
+	_, err = eng.Deploy(ctx, linear("b", 1))
+	require.NoError(t, err)
+	defs, err := eng.Definitions(ctx)
+	require.NoError(t, err)
+	require.Len(t, defs, 2)
+	require.Equal(t, "a", defs[0].Name)
+	require.Equal(t, 2, defs[0].Version, "the latest version")
+	require.Equal(t, linear("a", 2).Hash(), defs[0].Definition.Hash())
+
+	v1, err := eng.DefinitionVersion(ctx, "a", 1)
+	require.NoError(t, err)
+	require.Equal(t, linear("a", 1).Hash(), v1.Hash)
+	_, err = eng.DefinitionVersion(ctx, "nope", 0)
+	require.ErrorIs(t, err, ordo.ErrNotFound)
+}
