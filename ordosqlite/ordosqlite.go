@@ -101,12 +101,15 @@ type Store struct {
 	logger *slog.Logger
 	lock   *os.File
 
-	writer  *sql.DB // exactly one connection: every write goes through it
-	reader  *sql.DB // query_only connections
-	wstmts  *stmtCache
-	rstmts  *stmtCache
-	closeMu sync.RWMutex // held for reading by every operation, for writing by Close
-	closed  bool
+	writer   *sql.DB // exactly one connection: every write goes through it
+	reader   *sql.DB // query_only connections
+	ckpt     *sql.DB // one connection for background checkpoints (checkpoint.go)
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+	wstmts   *stmtCache
+	rstmts   *stmtCache
+	closeMu  sync.RWMutex // held for reading by every operation, for writing by Close
+	closed   bool
 }
 
 var _ ordostore.Store = (*Store)(nil)
@@ -163,6 +166,20 @@ func (s *Store) open(ctx context.Context, cfg *Config) error {
 	if err := s.wstmts.prepareAll(ctx, writerQueries); err != nil {
 		return err
 	}
+	if _, err := s.writer.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", autoCheckpointPages)); err != nil {
+		return err
+	}
+	if s.ckpt, err = sql.Open("sqlite", dsn(s.path, cfg.BusyTimeout, false)); err != nil {
+		return err
+	}
+	s.ckpt.SetMaxOpenConns(1)
+	s.ckpt.SetMaxIdleConns(1)
+	s.ckpt.SetConnMaxLifetime(0)
+	s.ckpt.SetConnMaxIdleTime(0)
+	if err := s.ckpt.PingContext(ctx); err != nil {
+		return err
+	}
+	s.startCheckpointer(s.ckpt)
 
 	if s.reader, err = sql.Open("sqlite", dsn(s.path, cfg.BusyTimeout, true)); err != nil {
 		return err
@@ -219,6 +236,10 @@ func (s *Store) Close() error {
 // writer, closing last, is the connection that checkpoints the WAL.
 func (s *Store) closeAll() error {
 	var errs []error
+	s.stopCheckpointer()
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
+	}
 	if s.rstmts != nil {
 		errs = append(errs, s.rstmts.close())
 	}
