@@ -118,7 +118,7 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 	ids := make([]string, len(batch))
 	var completing []int64
 	for i, tr := range batch {
-		id, err := checkTransition(tr)
+		id, err := tr.Check()
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -334,53 +334,6 @@ func isPrecondition(err error) bool {
 		errors.Is(err, ordotype.ErrAlreadyExists) ||
 		errors.Is(err, ordotype.ErrNotFound) ||
 		errors.Is(err, ordotype.ErrInvalid)
-}
-
-// checkTransition validates a transition before anything is written and
-// returns the ID of its instance.
-func checkTransition(tr *ordostore.Transition) (string, error) {
-	var (
-		id    string
-		first int64 // seq of the first event
-	)
-	if c := tr.Create; c != nil {
-		id, first = c.ID, 1
-		switch {
-		case id == "":
-			return "", fmt.Errorf("%w: Create.ID is empty", ordotype.ErrInvalid)
-		case c.Workflow == "":
-			return "", fmt.Errorf("%w: instance %s: Create.Workflow is empty", ordotype.ErrInvalid, id)
-		case !c.Status.Valid():
-			return "", fmt.Errorf("%w: instance %s: unknown status %q", ordotype.ErrInvalid, id, c.Status)
-		case c.Seq != int64(len(tr.Events)):
-			return "", fmt.Errorf("%w: instance %s: Create.Seq is %d but there are %d events", ordotype.ErrInvalid, id, c.Seq, len(tr.Events))
-		}
-	} else {
-		id, first = tr.InstanceID, tr.ExpectedSeq+1
-		switch {
-		case id == "":
-			return "", fmt.Errorf("%w: transition has neither Create nor InstanceID", ordotype.ErrInvalid)
-		case tr.ExpectedSeq < 0:
-			return "", fmt.Errorf("%w: instance %s: negative ExpectedSeq %d", ordotype.ErrInvalid, id, tr.ExpectedSeq)
-		}
-		if u := tr.Update; u != nil {
-			if want := tr.ExpectedSeq + int64(len(tr.Events)); u.Seq != want {
-				return "", fmt.Errorf("%w: instance %s: Update.Seq is %d, want %d (the last event's)", ordotype.ErrInvalid, id, u.Seq, want)
-			}
-			if !u.Status.Valid() {
-				return "", fmt.Errorf("%w: instance %s: unknown status %q", ordotype.ErrInvalid, id, u.Status)
-			}
-		}
-	}
-	for i, ev := range tr.Events {
-		if want := first + int64(i); ev.Seq != want {
-			return "", fmt.Errorf("%w: instance %s: event %d has seq %d, want %d", ordotype.ErrInvalid, id, i, ev.Seq, want)
-		}
-		if ev.InstanceID != "" && ev.InstanceID != id {
-			return "", fmt.Errorf("%w: instance %s: event %d belongs to instance %s", ordotype.ErrInvalid, id, ev.Seq, ev.InstanceID)
-		}
-	}
-	return id, nil
 }
 
 // createInstance inserts a new instance. If its idempotency key (or its ID)

@@ -10,6 +10,7 @@ package ordostore
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ordoflow/ordo/ordotype"
@@ -259,4 +260,53 @@ type NextTaskDueParams struct {
 type CountTasksParams struct {
 	InstanceID string              // "" for any
 	Kinds      []ordotype.TaskKind // nil for any
+}
+
+// Check validates a transition before a driver writes anything of it and
+// returns the ID of its instance. Errors wrap ordotype.ErrInvalid: the
+// transition fails alone, and the rest of its batch is written. Drivers call
+// it from Apply.
+func (tr *Transition) Check() (string, error) {
+	var (
+		id    string
+		first int64 // seq of the first event
+	)
+	if c := tr.Create; c != nil {
+		id, first = c.ID, 1
+		switch {
+		case id == "":
+			return "", fmt.Errorf("%w: Create.ID is empty", ordotype.ErrInvalid)
+		case c.Workflow == "":
+			return "", fmt.Errorf("%w: instance %s: Create.Workflow is empty", ordotype.ErrInvalid, id)
+		case !c.Status.Valid():
+			return "", fmt.Errorf("%w: instance %s: unknown status %q", ordotype.ErrInvalid, id, c.Status)
+		case c.Seq != int64(len(tr.Events)):
+			return "", fmt.Errorf("%w: instance %s: Create.Seq is %d but there are %d events", ordotype.ErrInvalid, id, c.Seq, len(tr.Events))
+		}
+	} else {
+		id, first = tr.InstanceID, tr.ExpectedSeq+1
+		switch {
+		case id == "":
+			return "", fmt.Errorf("%w: transition has neither Create nor InstanceID", ordotype.ErrInvalid)
+		case tr.ExpectedSeq < 0:
+			return "", fmt.Errorf("%w: instance %s: negative ExpectedSeq %d", ordotype.ErrInvalid, id, tr.ExpectedSeq)
+		}
+		if u := tr.Update; u != nil {
+			if want := tr.ExpectedSeq + int64(len(tr.Events)); u.Seq != want {
+				return "", fmt.Errorf("%w: instance %s: Update.Seq is %d, want %d (the last event's)", ordotype.ErrInvalid, id, u.Seq, want)
+			}
+			if !u.Status.Valid() {
+				return "", fmt.Errorf("%w: instance %s: unknown status %q", ordotype.ErrInvalid, id, u.Status)
+			}
+		}
+	}
+	for i, ev := range tr.Events {
+		if want := first + int64(i); ev.Seq != want {
+			return "", fmt.Errorf("%w: instance %s: event %d has seq %d, want %d", ordotype.ErrInvalid, id, i, ev.Seq, want)
+		}
+		if ev.InstanceID != "" && ev.InstanceID != id {
+			return "", fmt.Errorf("%w: instance %s: event %d belongs to instance %s", ordotype.ErrInvalid, id, ev.Seq, ev.InstanceID)
+		}
+	}
+	return id, nil
 }
