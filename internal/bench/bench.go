@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,7 +20,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/ordopostgres"
+	"github.com/ordoflow/ordo/ordostore"
 )
 
 // Workloads.
@@ -38,8 +43,9 @@ type Options struct {
 	Workload    string
 	Instances   int
 	Concurrency int
-	// DB is the SQLite file; it must not exist. Empty means a fresh file in
-	// a temporary directory, removed afterwards.
+	// DB is the SQLite file, which must not exist, or a postgres:// URL, on
+	// which the run gets a fresh schema, dropped afterwards. Empty means a
+	// fresh SQLite file in a temporary directory, removed afterwards.
 	DB string
 	// Workers is the engine's step worker count (0: the engine's default).
 	Workers int
@@ -101,18 +107,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := opts.DB
-	if db == "" {
-		dir, err := os.MkdirTemp("", "ordo-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		db = filepath.Join(dir, "bench.db")
-	} else if _, err := os.Stat(db); err == nil {
-		return nil, fmt.Errorf("%s exists: the benchmark needs a fresh database file", db)
+	open, storeName, db, cleanup, err := benchStore(ctx, opts.DB)
+	if err != nil {
+		return nil, err
 	}
-	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{
+	defer cleanup()
+	eng, err := ordo.Open(ctx, open, &ordo.Config{
 		Workers: opts.Workers,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -166,7 +166,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	stats := eng.Stats()
 	return &Result{
 		Workload:    opts.Workload,
-		Store:       "sqlite",
+		Store:       storeName,
 		DB:          db,
 		Instances:   opts.Instances,
 		Concurrency: opts.Concurrency,
@@ -209,10 +209,55 @@ func peakRSSMB() float64 {
 	return 0
 }
 
+// benchStore returns the opener of a fresh store for db, the store's name,
+// where it is, and what removes it afterwards.
+func benchStore(ctx context.Context, db string) (ordo.StoreOpener, string, string, func(), error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		schema := fmt.Sprintf("ordo_bench_%d", time.Now().UnixNano())
+		open := func(ctx context.Context) (ordostore.Store, error) {
+			return ordopostgres.Open(ctx, db, &ordopostgres.Config{Schema: schema, MaxConns: 16})
+		}
+		cleanup := func() {
+			conn, err := pgx.Connect(context.WithoutCancel(ctx), db)
+			if err != nil {
+				return
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		}
+		return open, "postgres", redact(db) + " schema " + schema, cleanup, nil
+	}
+	if db == "" {
+		dir, err := os.MkdirTemp("", "ordo-bench-")
+		if err != nil {
+			return nil, "", "", nil, err
+		}
+		db = filepath.Join(dir, "bench.db")
+		return ordo.SQLite(db), "sqlite", db, func() { os.RemoveAll(dir) }, nil
+	}
+	if _, err := os.Stat(db); err == nil {
+		return nil, "", "", nil, fmt.Errorf("%s exists: the benchmark needs a fresh database file", db)
+	}
+	return ordo.SQLite(db), "sqlite", db, func() {}, nil
+}
+
+// redact hides a password in a database URL.
+func redact(db string) string {
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres"
+	}
+	return u.Redacted()
+}
+
 // Print writes r for people.
 func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "workload     %s\n", r.Workload)
-	fmt.Fprintf(w, "store        %s (synchronous=FULL) %s\n", r.Store, r.DB)
+	durable := "synchronous=FULL"
+	if r.Store == "postgres" {
+		durable = "synchronous_commit=on"
+	}
+	fmt.Fprintf(w, "store        %s (%s) %s\n", r.Store, durable, r.DB)
 	fmt.Fprintf(w, "instances    %d (concurrency %d)\n", r.Instances, r.Concurrency)
 	fmt.Fprintf(w, "elapsed      %.3fs\n", r.Seconds)
 	fmt.Fprintf(w, "throughput   %.1f instances/s\n", r.PerSecond)

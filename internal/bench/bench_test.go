@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stretchr/testify/require"
 )
@@ -48,4 +52,25 @@ func benchWorkload(b *testing.B, workload string, concurrency int) {
 	}
 	b.ReportMetric(res.PerSecond, "instances/s")
 	b.ReportMetric(res.P99Ms, "p99-ms")
+}
+
+func TestRun_PostgreSQL(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("ORDO_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("ORDO_TEST_POSTGRES_URL is not set; skipping PostgreSQL tests")
+	}
+	res, err := Run(t.Context(), Options{Workload: WorkloadOrder, Instances: 100, Concurrency: 10, DB: url})
+	require.NoError(t, err)
+	require.Equal(t, "postgres", res.Store)
+	require.Equal(t, 100, res.Instances)
+	require.NotContains(t, res.DB, "password")
+
+	conn, err := pgx.Connect(t.Context(), url)
+	require.NoError(t, err)
+	defer conn.Close(t.Context())
+	schema := res.DB[strings.LastIndex(res.DB, " ")+1:]
+	var n int
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n))
+	require.Zero(t, n, "the run's schema is dropped")
 }
