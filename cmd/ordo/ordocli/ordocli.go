@@ -61,7 +61,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newVersion(), newBench())
+	root.AddCommand(append([]*cobra.Command{newVersion(), newBench()}, serverCommands()...)...)
 	return root
 }
 
@@ -148,7 +148,7 @@ Workloads:
 	f.StringVar(&opts.Workload, "workload", bench.WorkloadLinear3, "workload: linear3 or order")
 	f.IntVar(&opts.Instances, "instances", 1000, "instances to run")
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
-	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file)")
+	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	addOutput(cmd, &output)
