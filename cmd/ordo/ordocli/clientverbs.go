@@ -37,14 +37,15 @@ type clientFlags struct {
 }
 
 // addClientFlags adds --server, --token and -o to a client verb and wraps
-// its RunE so that API errors get their exit codes.
+// its RunE so that API errors get their exit codes (Main returns the code
+// of an error with an ExitCode method).
 func addClientFlags(cmd *cobra.Command, run func(cmd *cobra.Command, args []string, c *ordoclient.Client, output string) error) {
 	cf := &clientFlags{}
 	f := cmd.Flags()
 	f.StringVar(&cf.server, "server", "", "server URL (env ORDO_SERVER; default "+DefaultServer+")")
 	f.StringVar(&cf.token, "token", "", "bearer token (env ORDO_TOKEN)")
 	addOutput(cmd, &cf.output)
-	cmd.RunE = withExitCode(func(cmd *cobra.Command, args []string) error {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		base := cf.server
 		if base == "" {
 			base = os.Getenv("ORDO_SERVER")
@@ -64,7 +65,7 @@ func addClientFlags(cmd *cobra.Command, run func(cmd *cobra.Command, args []stri
 			return apiError(err, base)
 		}
 		return nil
-	})
+	}
 }
 
 func exactArgs(n int, names string) cobra.PositionalArgs {

@@ -41,6 +41,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "ordo:", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(stderr, "Try: ordo help")

@@ -3,15 +3,11 @@ package ordocli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/ordoflow/ordo/ordoclient"
 )
@@ -27,24 +23,6 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // ExitCode returns the exit code the command should end with.
 func (e *exitError) ExitCode() int { return e.code }
-
-// exit ends the process. Tests that run commands in-process replace it.
-var exit = os.Exit
-
-// withExitCode wraps a command's RunE so that an error carrying an exit
-// code other than ExitFailed and ExitUsage ends the process with that code,
-// after printing it the way Main prints errors.
-func withExitCode(run func(cmd *cobra.Command, args []string) error) func(cmd *cobra.Command, args []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		err := run(cmd, args)
-		var ee *exitError
-		if errors.As(err, &ee) {
-			fmt.Fprintln(cmd.ErrOrStderr(), "ordo:", err)
-			exit(ee.code)
-		}
-		return err
-	}
-}
 
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
