@@ -62,6 +62,10 @@ func (s Status) Terminal() bool {
 	return false
 }
 
+// Active reports whether the instance is moving on by itself: running, or
+// waiting on a timer, a message, a person or a remote task.
+func (s Status) Active() bool { return s == StatusRunning || s == StatusWaiting }
+
 // Valid reports whether s is one of the defined statuses.
 func (s Status) Valid() bool {
 	switch s {
@@ -90,6 +94,12 @@ const (
 // Done reports whether the step has finished in a way that lets the steps
 // after it run (completed or skipped).
 func (s StepStatus) Done() bool { return s == StepCompleted || s == StepSkipped }
+
+// Active reports whether the step has an attempt under way: scheduled,
+// running, or waiting.
+func (s StepStatus) Active() bool {
+	return s == StepScheduled || s == StepRunning || s == StepWaiting
+}
 
 // TaskKind says which role performs a unit of work.
 type TaskKind string

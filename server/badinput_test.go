@@ -196,11 +196,11 @@ func TestServer_BadInput(t *testing.T) {
 			wantStatus: 400, wantCode: ordoclient.CodeInvalidParameter,
 		},
 		{
-			name:       "ResubmitRunning",
+			name:       "ResubmitWaiting",
 			req:        request{method: "POST", path: "/api/v1/instances/" + waiting + "/resubmit", body: `{}`},
 			wantStatus: 409, wantCode: ordoclient.CodeInvalidState,
 			check: func(t *testing.T, e *ordoclient.Error) {
-				require.Equal(t, "running", details(t, e)["status"])
+				require.Equal(t, "waiting", details(t, e)["status"])
 			},
 		},
 		{

@@ -28,8 +28,7 @@ func runnable(st *journal.State, t *ordostore.Task) bool {
 		return false
 	}
 	ss := st.Steps[t.StepID]
-	return ss != nil && ss.Attempt == t.Attempt &&
-		(ss.Status == ordotype.StepScheduled || ss.Status == ordotype.StepRunning)
+	return ss != nil && ss.Attempt == t.Attempt && ss.Status.Active()
 }
 
 // runStep runs one leased step task and commits its result.

@@ -209,7 +209,7 @@ func (d *decider) start(c Start) error {
 
 func (d *decider) stepDone(c StepDone) error {
 	ss := d.stepState(c.Step)
-	if d.st.Status.Terminal() || ss.Attempt != c.Attempt || (ss.Status != ordotype.StepScheduled && ss.Status != ordotype.StepRunning) {
+	if d.st.Status.Terminal() || ss.Attempt != c.Attempt || !ss.Status.Active() {
 		return ErrStale
 	}
 	step := d.def.Step(c.Step)
@@ -274,7 +274,7 @@ func (d *decider) effectDone(c EffectDone) error {
 		return nil
 	}
 	d.emit(ev)
-	if step != nil && step.WaitEffects && d.st.Status == ordotype.StatusRunning {
+	if step != nil && step.WaitEffects && d.st.Status.Active() {
 		err := *c.Err
 		err.Message = fmt.Sprintf("side effect %d (%s) failed: %s", c.Index, c.Type, c.Err.Message)
 		err.Retryable = false
@@ -354,7 +354,7 @@ func (d *decider) failStep(step *definition.Step, attempt int, startedAt time.Ti
 	d.emit(&journal.Event{Type: journal.StepFailed, Step: step.ID, Attempt: attempt, StartedAt: startedAt, Error: e})
 	ss := d.stepState(step.ID)
 	tries := attempt - ss.FirstAttempt + 1
-	if e.Retryable && tries < step.Retry.MaxAttempts && d.st.Status == ordotype.StatusRunning {
+	if e.Retryable && tries < step.Retry.MaxAttempts && d.st.Status.Active() {
 		due := d.now.Add(step.Retry.Backoff(tries+1, d.random()))
 		d.emit(&journal.Event{Type: journal.StepRetrying, Step: step.ID, Attempt: attempt + 1, DueAt: due, Input: ss.Input, Error: e})
 		d.addStepTask(step, attempt+1, due)
@@ -365,7 +365,7 @@ func (d *decider) failStep(step *definition.Step, attempt int, startedAt time.Ti
 
 // failAfterRetries takes the step's error path, or fails the workflow.
 func (d *decider) failAfterRetries(step *definition.Step, e *journal.Error) {
-	if d.st.Status != ordotype.StatusRunning {
+	if !d.st.Status.Active() {
 		return
 	}
 	if len(step.OnError) > 0 {
@@ -395,7 +395,7 @@ func (d *decider) random() float64 {
 // completes the workflow when nothing is left to do. Steps are in
 // topological order, so one pass sees the effect of every skip it makes.
 func (d *decider) advance() {
-	if d.st.Status != ordotype.StatusRunning {
+	if !d.st.Status.Active() {
 		return
 	}
 	for _, step := range d.def.Steps {
@@ -414,7 +414,7 @@ func (d *decider) advance() {
 			if err != nil {
 				d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: d.stepState(step.ID).Attempt + 1, Input: in, DueAt: d.now})
 				d.failStep(step, d.stepState(step.ID).Attempt, time.Time{}, &journal.Error{Message: "when: " + err.Error(), Code: "when"})
-				if d.st.Status != ordotype.StatusRunning {
+				if !d.st.Status.Active() {
 					return
 				}
 				continue
@@ -448,7 +448,8 @@ func (d *decider) schedule(step *definition.Step, in json.RawMessage) {
 	if step.Kind == definition.KindTimer {
 		due = d.timerDue(step)
 	}
-	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: due})
+	// A timer step waits (and with it the instance, if nothing else runs).
+	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: due, Waiting: step.Kind == definition.KindTimer})
 	d.addStepTask(step, attempt, due)
 }
 
@@ -524,7 +525,7 @@ func (d *decider) outputOf(id string) json.RawMessage {
 }
 
 func (d *decider) maybeComplete() {
-	if d.st.Status != ordotype.StatusRunning || d.st.PendingEffects > 0 {
+	if !d.st.Status.Active() || d.st.PendingEffects > 0 {
 		return
 	}
 	for _, ss := range d.st.Steps {

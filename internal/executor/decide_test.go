@@ -271,6 +271,20 @@ func TestDecide_TimerStepIsDue(t *testing.T) {
 	d := run(t, def, nil, Start{ID: "i1"})
 	require.Equal(t, QueueTimer, d.Tasks[0].Queue)
 	require.Equal(t, t0.Add(168*time.Hour), d.Tasks[0].DueAt)
+	require.Equal(t, ordotype.StepWaiting, d.State.Steps["wait"].Status)
+	require.Equal(t, ordotype.StatusWaiting, d.State.Status, "an instance whose only step waits is waiting")
+
+	d = run(t, def, d.State, done("wait", 1, `null`))
+	require.Equal(t, ordotype.StatusCompleted, d.State.Status)
+}
+
+func TestDecide_WaitingAndRunningBranches(t *testing.T) {
+	t.Parallel()
+	def := mustParse(t, "workflow: w\nsteps:\n  - id: wait\n    timer: {duration: 1h}\n  - id: work\n    task: {handler: a}\n")
+	d := run(t, def, nil, Start{ID: "i1"})
+	require.Equal(t, ordotype.StatusRunning, d.State.Status, "running while any step runs")
+	d = run(t, def, d.State, done("work", 1, `1`))
+	require.Equal(t, ordotype.StatusWaiting, d.State.Status, "waiting once only the timer is left")
 }
 
 func TestDecide_WhenSeesWholeNumbersAsInts(t *testing.T) {

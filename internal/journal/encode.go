@@ -176,6 +176,9 @@ func (e *Event) AppendData(b []byte) []byte {
 	b = appendOptInt(b, "effects", e.Effects)
 	b = appendOptError(b, e.Error)
 	b = appendOptTime(b, "dueAt", e.DueAt)
+	if e.Waiting {
+		b = append(b, `,"waiting":true`...)
+	}
 	b = appendOptString(b, "reason", e.Reason)
 	b = appendOptInt(b, "index", e.Index)
 	b = appendOptString(b, "effectType", e.EffectType)

@@ -69,6 +69,8 @@ type Event struct {
 
 	// step.scheduled, step.retrying: when the attempt may start.
 	DueAt time.Time `json:"dueAt,omitzero"`
+	// step.scheduled: the step waits (a timer) rather than runs.
+	Waiting bool `json:"waiting,omitempty"`
 
 	// step.skipped, workflow.cancelled, workflow.resubmitted
 	Reason string `json:"reason,omitempty"`
@@ -232,6 +234,9 @@ func Apply(s *State, e *Event) error {
 			st.Error = nil
 		}
 		st.Status = ordotype.StepScheduled
+		if e.Waiting {
+			st.Status = ordotype.StepWaiting
+		}
 		st.Attempt = e.Attempt
 		st.DueAt = e.DueAt
 		st.Input = e.Input
@@ -286,7 +291,31 @@ func Apply(s *State, e *Event) error {
 	default:
 		return fmt.Errorf("journal: unknown event type %q at %d", e.Type, e.Seq)
 	}
+	s.settle()
 	return nil
+}
+
+// settle sets an active instance's status from its steps: running while a
+// step is scheduled or running, waiting when its only active steps wait.
+func (s *State) settle() {
+	if !s.Status.Active() {
+		return
+	}
+	waiting := false
+	for _, st := range s.Steps {
+		switch st.Status {
+		case ordotype.StepScheduled, ordotype.StepRunning:
+			s.Status = ordotype.StatusRunning
+			return
+		case ordotype.StepWaiting:
+			waiting = true
+		}
+	}
+	if waiting {
+		s.Status = ordotype.StatusWaiting
+	} else {
+		s.Status = ordotype.StatusRunning
+	}
 }
 
 // MarshalData encodes the type-specific fields of e as the JSON kept in the
