@@ -83,10 +83,10 @@ func (s *Store) ListInstances(ctx context.Context, params *ordostore.ListInstanc
 		where = append(where, "business_key = "+arg(params.BusinessKey))
 	}
 	if !params.CreatedAfter.IsZero() {
-		where = append(where, "created_at > "+arg(params.CreatedAfter.UnixNano()))
+		where = append(where, "created_at > "+arg(toNanos(params.CreatedAfter)))
 	}
 	if !params.CreatedBefore.IsZero() {
-		where = append(where, "created_at < "+arg(params.CreatedBefore.UnixNano()))
+		where = append(where, "created_at < "+arg(toNanos(params.CreatedBefore)))
 	}
 	if params.BeforeID != "" {
 		where = append(where, "id < "+arg(params.BeforeID))

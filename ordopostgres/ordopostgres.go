@@ -273,20 +273,10 @@ func isRetryable(err error) bool {
 }
 
 // toNanos returns t as Unix nanoseconds, and the zero time as 0.
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func toNanos(t time.Time) int64 { return ordostore.UnixNanos(t) }
 
 // fromNanos is the inverse of toNanos: the time in UTC, or the zero time for 0.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return ordostore.FromUnixNanos(n) }
 
 // querier is what query runs on: the pool or a transaction.
 type querier interface {

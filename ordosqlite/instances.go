@@ -86,10 +86,10 @@ func (s *Store) ListInstances(ctx context.Context, params *ordostore.ListInstanc
 		where, args = append(where, "business_key = ?"), append(args, params.BusinessKey)
 	}
 	if !params.CreatedAfter.IsZero() {
-		where, args = append(where, "created_at > ?"), append(args, params.CreatedAfter.UnixNano())
+		where, args = append(where, "created_at > ?"), append(args, toNanos(params.CreatedAfter))
 	}
 	if !params.CreatedBefore.IsZero() {
-		where, args = append(where, "created_at < ?"), append(args, params.CreatedBefore.UnixNano())
+		where, args = append(where, "created_at < ?"), append(args, toNanos(params.CreatedBefore))
 	}
 	if params.BeforeID != "" {
 		where, args = append(where, "id < ?"), append(args, params.BeforeID)

@@ -334,27 +334,17 @@ func interpretError(err error) error {
 }
 
 // toNanos returns t as Unix nanoseconds, and the zero time as 0.
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func toNanos(t time.Time) int64 { return ordostore.UnixNanos(t) }
 
 // fromNanos is the inverse of toNanos: the time in UTC, or the zero time for 0.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return ordostore.FromUnixNanos(n) }
 
 // nullNanos is toNanos for a nullable column: the zero time is NULL.
 func nullNanos(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UnixNano()
+	return toNanos(t)
 }
 
 // nullString returns nil (NULL) for "", else s.

@@ -11,6 +11,7 @@ package ordostore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ordoflow/ordo/ordotype"
@@ -309,4 +310,35 @@ func (tr *Transition) Check() (string, error) {
 		}
 	}
 	return id, nil
+}
+
+// Bounds of the times an int64 of Unix nanoseconds holds.
+var (
+	minNanosTime = time.Unix(0, math.MinInt64)
+	maxNanosTime = time.Unix(0, math.MaxInt64)
+)
+
+// UnixNanos returns t as Unix nanoseconds, the form the drivers store times
+// in: 0 for the zero time, and a time beyond what an int64 of nanoseconds
+// holds (before 1678 or after 2262) clamped to the nearest end, so that a
+// filter far in the past or future still compares the right way.
+func UnixNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNanos is the inverse of [UnixNanos]: the time in UTC, or the zero
+// time for 0.
+func FromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }

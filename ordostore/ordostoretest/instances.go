@@ -127,6 +127,16 @@ func exerciseInstances(ctx context.Context, t *testing.T, newStore func(t *testi
 		}))
 	})
 
+	t.Run("TimeFiltersFarAway", func(t *testing.T) {
+		t.Parallel()
+		s := setup(t)
+		far := time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+		long := time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
+		require.Empty(t, list(t, s, ordostore.ListInstancesParams{CreatedAfter: far}), "nothing was created after 2999")
+		require.Empty(t, list(t, s, ordostore.ListInstancesParams{CreatedBefore: long}), "nothing was created before 1000")
+		require.Len(t, list(t, s, ordostore.ListInstancesParams{CreatedAfter: long, CreatedBefore: far}), 10)
+	})
+
 	t.Run("FiltersCombine", func(t *testing.T) {
 		t.Parallel()
 		s := setup(t)
