@@ -496,3 +496,31 @@ func TestEngine_Definitions(t *testing.T) {
 	_, err = eng.DefinitionVersion(ctx, "nope", 0)
 	require.ErrorIs(t, err, ordo.ErrNotFound)
 }
+
+// TestEngine_LongStepKeepsItsLease runs a step three times as long as the
+// lease: the lease is renewed while it runs, so it is not claimed and run a
+// second time.
+func TestEngine_LongStepKeepsItsLease(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, &ordo.Config{LeaseDuration: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	ctx := t.Context()
+	var runs atomic.Int32
+	slow := func(ctx context.Context, req *ordo.StepRequest) (ordo.Result, error) {
+		runs.Add(1)
+		time.Sleep(900 * time.Millisecond)
+		return ordo.Result{}, nil
+	}
+	_, err := eng.Register(ctx, ordo.NewWorkflow("long").Step(ordo.Task("slow", "slow")).MustBuild(), ordo.Handlers{"slow": slow})
+	require.NoError(t, err)
+	id, err := eng.Start(ctx, "long", nil)
+	require.NoError(t, err)
+	// Without renewals every run outlives its lease and is claimed again,
+	// for ever.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	inst, err := eng.Wait(wctx, id)
+	require.NoError(t, err, "ran %d times", runs.Load())
+	require.Equal(t, ordo.StatusCompleted, inst.Status)
+	require.Equal(t, int32(1), runs.Load(), "the step ran once")
+	require.Equal(t, 1, inst.Step("slow").Attempt)
+}

@@ -89,6 +89,10 @@ const (
 	WHERE id IN (SELECT id FROM tasks WHERE lease_owner <> '' ORDER BY id FOR UPDATE)`
 	sqlReleaseOwnerLeases = `UPDATE tasks SET lease_owner = '', lease_until = 0
 	WHERE id IN (SELECT id FROM tasks WHERE lease_owner = $1 ORDER BY id FOR UPDATE)`
+	// Rows are locked in ID order, as Apply locks them, so the two cannot
+	// deadlock.
+	sqlExtendLeases = `UPDATE tasks SET lease_until = $1
+	WHERE id IN (SELECT id FROM tasks WHERE lease_owner = $2 AND id = ANY($3) ORDER BY id FOR UPDATE)`
 )
 
 // maxPairs is the most (kind, queue) pairs that ClaimTasks and NextTaskDue
@@ -258,4 +262,25 @@ func scanTask(scan func(dest ...any) error) (*ordostore.Task, error) {
 	t.LeaseUntil = fromNanos(leaseUntil)
 	t.CreatedAt = fromNanos(createdAt)
 	return &t, nil
+}
+
+// ExtendLeases moves the leases of the tasks among IDs still leased to
+// Owner to end at Until, and returns how many it moved.
+func (s *Store) ExtendLeases(ctx context.Context, params *ordostore.ExtendLeasesParams) (int, error) {
+	if params.Owner == "" {
+		return 0, fmt.Errorf("extend leases: %w: no owner given", ordotype.ErrInvalid)
+	}
+	if len(params.IDs) == 0 {
+		return 0, nil
+	}
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+
+	tag, err := s.pool.Exec(ctx, sqlExtendLeases, toNanos(params.Until), params.Owner, params.IDs)
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }

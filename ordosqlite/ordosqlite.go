@@ -362,5 +362,5 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 var writerQueries = append([]string{
 	sqlLatestDefinition, sqlInsertDefinition,
 	sqlClaimCandidatesQueue, sqlClaimCandidatesKind, sqlClaimCandidatesMany, sqlClaimCandidatesManyKinds, sqlClaim,
-	sqlReleaseAllLeases, sqlReleaseOwnerLeases,
+	sqlReleaseAllLeases, sqlReleaseOwnerLeases, sqlExtendLeases,
 }, applyQueries()...)

@@ -50,6 +50,7 @@ const (
 
 	sqlReleaseAllLeases   = `UPDATE tasks SET lease_owner = '', lease_until = 0 WHERE lease_owner <> ''`
 	sqlReleaseOwnerLeases = `UPDATE tasks SET lease_owner = '', lease_until = 0 WHERE lease_owner = ?`
+	sqlExtendLeases       = `UPDATE tasks SET lease_until = ? WHERE lease_owner = ? AND id IN (SELECT value FROM json_each(?))`
 )
 
 // maxPairs is the most (kind, queue) pairs, or kinds when any queue will
@@ -318,4 +319,33 @@ func scanTask(scan func(dest ...any) error) (*ordostore.Task, error) {
 	t.LeaseUntil = fromNanos(leaseUntil)
 	t.CreatedAt = fromNanos(createdAt)
 	return &t, nil
+}
+
+// ExtendLeases moves the leases of the tasks among IDs still leased to
+// Owner to end at Until, and returns how many it moved.
+func (s *Store) ExtendLeases(ctx context.Context, params *ordostore.ExtendLeasesParams) (int, error) {
+	if params.Owner == "" {
+		return 0, fmt.Errorf("extend leases: %w: no owner given", ordotype.ErrInvalid)
+	}
+	if len(params.IDs) == 0 {
+		return 0, nil
+	}
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+
+	stmt, err := s.wstmts.get(ctx, sqlExtendLeases)
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", err)
+	}
+	res, err := stmt.ExecContext(ctx, toNanos(params.Until), params.Owner, jsonInts(params.IDs))
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("extend leases: %w", err)
+	}
+	return int(n), nil
 }

@@ -90,6 +90,19 @@ type Store interface {
 
 	// CountTasks returns how many tasks match the filter, leased or not.
 	CountTasks(ctx context.Context, params *CountTasksParams) (int, error)
+
+	// ExtendLeases moves the lease of the tasks among IDs that are still
+	// leased to Owner to end at Until (the heartbeat of work that takes
+	// long), and returns how many it extended. A task that is gone or
+	// leased to another owner is left alone.
+	ExtendLeases(ctx context.Context, params *ExtendLeasesParams) (int, error)
+}
+
+// ExtendLeasesParams are the parameters of [Store.ExtendLeases].
+type ExtendLeasesParams struct {
+	Owner string
+	IDs   []int64
+	Until time.Time
 }
 
 // Definition is a stored, immutable version of a workflow definition.

@@ -207,8 +207,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
 	e.effects.addQueue("*")
-	e.schedWG.Add(1)
+	e.schedWG.Add(2)
 	go e.scheduler()
+	go e.heartbeat()
 	return e, nil
 }
 

@@ -34,6 +34,9 @@ type pool struct {
 	closeMu  sync.RWMutex
 	closed   bool
 	stopping atomic.Bool // workers skip queued tasks once set
+
+	heldMu sync.Mutex
+	held   map[int64]struct{} // tasks queued or running here: their leases are renewed
 }
 
 func newPool(kind ordotype.TaskKind, workers, capacity int, handle func(context.Context, *ordostore.Task), onDone func()) *pool {
@@ -47,6 +50,7 @@ func newPool(kind ordotype.TaskKind, workers, capacity int, handle func(context.
 		handle:   handle,
 		onDone:   onDone,
 		queues:   map[string]bool{},
+		held:     map[int64]struct{}{},
 	}
 	p.wg.Add(workers)
 	for range workers {
@@ -61,6 +65,9 @@ func (p *pool) work() {
 		if !p.stopping.Load() {
 			p.handle(context.Background(), t)
 		}
+		p.heldMu.Lock()
+		delete(p.held, t.ID)
+		p.heldMu.Unlock()
 		p.reserved.Add(-1)
 		p.onDone()
 	}
@@ -93,8 +100,21 @@ func (p *pool) push(t *ordostore.Task) bool {
 		p.reserved.Add(-1)
 		return false
 	}
+	p.heldMu.Lock()
+	p.held[t.ID] = struct{}{}
+	p.heldMu.Unlock()
 	p.ready <- t
 	return true
+}
+
+// heldIDs returns the IDs of the tasks queued or running in the pool.
+func (p *pool) heldIDs(ids []int64) []int64 {
+	p.heldMu.Lock()
+	defer p.heldMu.Unlock()
+	for id := range p.held {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // busy reports whether any task is queued or running.

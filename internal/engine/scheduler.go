@@ -159,3 +159,30 @@ func (e *Engine) Idle(ctx context.Context) error {
 // NextDue returns the earliest due time of an unleased task this process
 // could run, or ok=false. It is for tests driving a fake clock.
 func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) { return e.nextDue(ctx) }
+
+// heartbeat renews the leases of the tasks this process holds (queued or
+// running) every third of the lease duration, so that a step that runs
+// longer than a lease is not claimed and run again by the scheduler or by
+// another process while it still runs.
+func (e *Engine) heartbeat() {
+	defer e.schedWG.Done()
+	ctx := context.Background()
+	var ids []int64
+	for {
+		t := e.clock.NewTimer(e.lease / 3)
+		select {
+		case <-e.stop:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		ids = e.effects.heldIDs(e.steps.heldIDs(ids[:0]))
+		if len(ids) == 0 {
+			continue
+		}
+		until := e.clock.Now().UTC().Add(e.lease)
+		if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: e.node, IDs: ids, Until: until}); err != nil {
+			e.log.ErrorContext(ctx, "renewing task leases", "tasks", len(ids), "error", err)
+		}
+	}
+}

@@ -285,6 +285,40 @@ func exerciseTasks(ctx context.Context, t *testing.T, newStore func(t *testing.T
 		require.Zero(t, n)
 	})
 
+	t.Run("ExtendLeases", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+
+		create(ctx, t, s, newInstance("inst-1", "order"),
+			newTask("inst-1", ordotype.TaskStep, "a", t0),
+			newTask("inst-1", ordotype.TaskStep, "b", t0),
+		)
+		now := at(time.Second)
+		held := claim(ctx, t, s, "worker-1", now, step) // leased until now+1m
+		require.Len(t, held, 2)
+		ids := []int64{held[0].ID, held[1].ID}
+
+		n, err := s.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: "worker-2", IDs: ids, Until: at(time.Hour)})
+		require.NoError(t, err)
+		require.Zero(t, n, "only the owner extends its leases")
+		n, err = s.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: "worker-1", IDs: ids[:1], Until: at(time.Hour)})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+
+		// After the first lease would have ended, only the task that was not
+		// extended can be claimed again.
+		later := claim(ctx, t, s, "worker-2", at(2*time.Minute), step)
+		require.Len(t, later, 1)
+		require.Equal(t, held[1].ID, later[0].ID)
+
+		n, err = s.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: "worker-1", IDs: []int64{held[1].ID, 999999}, Until: at(time.Hour)})
+		require.NoError(t, err)
+		require.Zero(t, n, "a lease lost to another owner, or a task that is gone, is not extended")
+		n, err = s.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: "worker-1", Until: at(time.Hour)})
+		require.NoError(t, err)
+		require.Zero(t, n)
+	})
+
 	t.Run("CountTasks", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
