@@ -502,12 +502,12 @@ func TestEngine_Definitions(t *testing.T) {
 // second time.
 func TestEngine_LongStepKeepsItsLease(t *testing.T) {
 	t.Parallel()
-	eng, _ := openEngine(t, &ordo.Config{LeaseDuration: 300 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	eng, _ := openEngine(t, &ordo.Config{LeaseDuration: 600 * time.Millisecond, PollInterval: 20 * time.Millisecond})
 	ctx := t.Context()
 	var runs atomic.Int32
 	slow := func(ctx context.Context, req *ordo.StepRequest) (ordo.Result, error) {
 		runs.Add(1)
-		time.Sleep(900 * time.Millisecond)
+		time.Sleep(1800 * time.Millisecond)
 		return ordo.Result{}, nil
 	}
 	_, err := eng.Register(ctx, ordo.NewWorkflow("long").Step(ordo.Task("slow", "slow")).MustBuild(), ordo.Handlers{"slow": slow})
