@@ -524,3 +524,26 @@ func TestEngine_LongStepKeepsItsLease(t *testing.T) {
 	require.Equal(t, int32(1), runs.Load(), "the step ran once")
 	require.Equal(t, 1, inst.Step("slow").Attempt)
 }
+
+func TestEngine_RefusesWhatItDoesNotRunYet(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, nil)
+	ctx := t.Context()
+	for _, src := range []string{
+		"workflow: a\nconcurrencyKey: input.c\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
+		"workflow: b\ntimeout: 1h\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
+		"workflow: c\nonFailure: compensate\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
+		"workflow: d\nsteps:\n  - id: s\n    receive: {message: M, correlate: input.id}\n",
+		"workflow: e\nsteps:\n  - id: s\n    human: {role: manager}\n",
+		"workflow: f\nsteps:\n  - id: s\n    workflow: {name: other}\n",
+	} {
+		def, err := ordo.ParseDefinition([]byte(src), "w.yaml")
+		require.NoError(t, err, src)
+		_, err = eng.Deploy(ctx, def)
+		require.ErrorIs(t, err, ordo.ErrInvalid, src)
+		require.ErrorContains(t, err, "does not run yet", src)
+	}
+	defs, err := eng.Definitions(ctx)
+	require.NoError(t, err)
+	require.Empty(t, defs, "nothing was stored")
+}

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -251,9 +252,41 @@ func (e *Engine) Store() ordostore.Store { return e.store }
 // Clock returns the engine's clock.
 func (e *Engine) Clock() ordotype.Clock { return e.clock }
 
+// Unsupported lists what a definition asks for that this engine does not
+// run yet: a definition that uses it is refused at deploy time rather than
+// left to stall or to have a setting ignored.
+func Unsupported(def *definition.Workflow) []string {
+	var out []string
+	if def.ConcurrencyKey != nil {
+		out = append(out, "concurrencyKey (deferred workflows)")
+	}
+	if def.Timeout > 0 {
+		out = append(out, "timeout on the workflow")
+	}
+	if def.OnFailure == definition.FailureCompensate {
+		out = append(out, "onFailure: compensate (sagas)")
+	}
+	for _, s := range def.Steps {
+		switch s.Kind {
+		case definition.KindReceive, definition.KindHuman, definition.KindWorkflow:
+			out = append(out, fmt.Sprintf("step %q: %s steps", s.ID, s.Kind))
+		}
+		if len(s.OnTimeout) > 0 {
+			out = append(out, fmt.Sprintf("step %q: onTimeout", s.ID))
+		}
+	}
+	return out
+}
+
 // RegisterDefinition stores def as a new version unless the latest version
-// is identical, and returns the version.
+// is identical, and returns the version. A definition that uses something
+// the engine does not run yet ([Unsupported]) is refused with
+// ordotype.ErrInvalid.
 func (e *Engine) RegisterDefinition(ctx context.Context, def *definition.Workflow) (int, error) {
+	if missing := Unsupported(def); len(missing) > 0 {
+		return 0, fmt.Errorf("workflow %s uses what this version of Ordo does not run yet: %s: %w",
+			def.Name, strings.Join(missing, "; "), ordotype.ErrInvalid)
+	}
 	rec, _, err := e.store.PutDefinition(ctx, &ordostore.PutDefinitionParams{
 		Name: def.Name, Hash: def.Hash, Source: def.Source, Now: e.clock.Now(),
 	})
