@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -90,7 +89,6 @@ type Engine struct {
 	eng       *engine.Engine
 	store     ordostore.Store
 	ownsStore bool
-	logger    *slog.Logger
 }
 
 // Open opens a store and starts an engine on it. [Engine.Close] closes the
@@ -126,14 +124,10 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
 	eng, err := engine.New(ctx, engine.Config{
 		Store:         store,
 		Clock:         cfg.Clock,
-		Logger:        logger,
+		Logger:        cfg.Logger,
 		NodeID:        cfg.NodeID,
 		Workers:       cfg.Workers,
 		EffectWorkers: cfg.EffectWorkers,
@@ -145,9 +139,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)
 	}
-	e := &Engine{eng: eng, store: store, logger: logger}
-	e.registerBuiltinEffects(cfg.HTTPClient)
-	return e, nil
+	return &Engine{eng: eng, store: store}, nil
 }
 
 // Close stops the engine (see [Engine.Stop]) and closes the store if
@@ -443,16 +435,4 @@ func publicError(e *journal.Error) *Error {
 		return nil
 	}
 	return &Error{Message: e.Message, Code: e.Code, Step: e.Step, Retryable: e.Retryable}
-}
-
-func (e *Engine) registerBuiltinEffects(client *http.Client) {
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	e.eng.RegisterEffect("http", func(ctx context.Context, c *engine.EffectCall) error {
-		return effectsHTTP(ctx, client, c.Payload, c.IdempotencyKey)
-	})
-	e.eng.RegisterEffect("log", func(ctx context.Context, c *engine.EffectCall) error {
-		return effectsLog(ctx, e.logger, c.Payload, "ordo.instance.id", c.InstanceID, "ordo.step.id", c.Step, "ordo.effect.key", c.IdempotencyKey)
-	})
 }

@@ -397,8 +397,8 @@ func TestEngine_TimerWaitsOnTheClock(t *testing.T) {
 	require.NoError(t, err)
 	start := tt.Clock.Now()
 	id := tt.Start("t", nil)
-	inst := tt.RequireStatus(id, ordo.StatusWaiting)
-	require.Equal(t, ordo.StepWaiting, inst.Step("wait").Status, "a timer step waits")
+	tt.RequireStatus(id, ordo.StatusWaiting)
+	tt.RequireStepStatus(id, "wait", ordo.StepWaiting)
 	tt.RunUntilIdle()
 	tt.RequireStatus(id, ordo.StatusCompleted)
 	require.Equal(t, start.Add(7*24*time.Hour), tt.Clock.Now())
@@ -546,4 +546,21 @@ func TestEngine_RefusesWhatItDoesNotRunYet(t *testing.T) {
 	defs, err := eng.Definitions(ctx)
 	require.NoError(t, err)
 	require.Empty(t, defs, "nothing was stored")
+}
+
+func TestEngine_ErrorCodesReachTheJournal(t *testing.T) {
+	t.Parallel()
+	tt := ordotest.New(t, nil)
+	def := ordo.NewWorkflow("coded").Step(ordo.Task("charge", "charge")).MustBuild()
+	charge := func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
+		return ordo.Result{}, ordo.NonRetryable(ordo.WithCode("card_declined", errors.New("insufficient funds")))
+	}
+	_, err := tt.Engine.Register(t.Context(), def, ordo.Handlers{"charge": charge})
+	require.NoError(t, err)
+	id := tt.Start("coded", nil)
+	tt.RunUntilIdle()
+	inst := tt.RequireStatus(id, ordo.StatusFailed)
+	require.Equal(t, &ordo.Error{Message: "insufficient funds", Code: "card_declined", Step: "charge"}, inst.Error)
+	s := tt.RequireStepStatus(id, "charge", ordo.StepFailed)
+	require.Equal(t, "card_declined", s.Error.Code)
 }

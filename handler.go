@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/ordoflow/ordo/internal/effects"
@@ -171,14 +169,6 @@ func adaptHandler(h Handler) engine.StepFunc {
 		}
 		return out, nil
 	}
-}
-
-func effectsHTTP(ctx context.Context, client *http.Client, payload json.RawMessage, key string) error {
-	return effects.HTTP(ctx, client, payload, key)
-}
-
-func effectsLog(ctx context.Context, logger *slog.Logger, payload json.RawMessage, attrs ...any) error {
-	return effects.Log(ctx, logger, payload, attrs...)
 }
 
 // Instance is a workflow instance as [Engine.Get] returns it.

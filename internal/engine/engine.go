@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordoflow/ordo/internal/definition"
+	"github.com/ordoflow/ordo/internal/effects"
 	"github.com/ordoflow/ordo/internal/executor"
 	"github.com/ordoflow/ordo/internal/journal"
 	"github.com/ordoflow/ordo/internal/trigger"
@@ -208,10 +209,23 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
 	e.effects.addQueue("*")
+	e.registerBuiltinEffects()
 	e.schedWG.Add(2)
 	go e.scheduler()
 	go e.heartbeat()
 	return e, nil
+}
+
+// registerBuiltinEffects registers the interpreters of the built-in side
+// effects: http (with the engine's HTTP client) and log (to its logger).
+// RegisterEffect may replace them.
+func (e *Engine) registerBuiltinEffects() {
+	e.RegisterEffect("http", func(ctx context.Context, c *EffectCall) error {
+		return effects.HTTP(ctx, e.http, c.Payload, c.IdempotencyKey)
+	})
+	e.RegisterEffect("log", func(ctx context.Context, c *EffectCall) error {
+		return effects.Log(ctx, e.log, c.Payload, logInstance, c.InstanceID, logStep, c.Step, "ordo.effect.key", c.IdempotencyKey)
+	})
 }
 
 func orDefault(v, def int) int {
@@ -673,7 +687,9 @@ func (e *Engine) Wait(ctx context.Context, id string) (*journal.State, error) {
 			}
 		}
 		cached = nil
-		// Another process may end it: look again now and then.
+		// Another process may end it: look again now and then. This is a
+		// real-time poll of the store, not a wait in workflow time, so it
+		// does not go through the engine's clock.
 		t := time.NewTimer(e.poll)
 		select {
 		case st := <-ch:

@@ -49,7 +49,7 @@ func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
 		// Out of date: complete the task without running it.
 		cmd = executor.StepDone{Step: t.StepID, Attempt: -1}
 	} else {
-		cmd = e.invoke(ctx, def, st, step, t)
+		cmd = e.invoke(ctx, st, step, t)
 	}
 	if _, _, err := e.apply(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
@@ -58,7 +58,7 @@ func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
 
 // invoke runs the step's handler (or built-in) and turns what it returns
 // into a StepDone.
-func (e *Engine) invoke(ctx context.Context, def *definition.Workflow, st *journal.State, step *definition.Step, t *ordostore.Task) executor.StepDone {
+func (e *Engine) invoke(ctx context.Context, st *journal.State, step *definition.Step, t *ordostore.Task) executor.StepDone {
 	ss := st.Steps[step.ID]
 	call := &Call{
 		InstanceID:     st.ID,
