@@ -102,9 +102,27 @@ type NewTask struct {
 
 // Queues of built-in step kinds.
 const (
-	QueueHTTP  = "ordo.http"
-	QueueTimer = "ordo.timer"
+	QueueHTTP     = "ordo.http"
+	QueueTimer    = "ordo.timer"
+	QueueHuman    = "ordo.human"
+	QueueReceive  = "ordo.receive"
+	QueueWorkflow = "ordo.workflow"
 )
+
+// Never is the due time of a wait without a deadline: a task that is never
+// due on its own and ends only when something outside completes it.
+var Never = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Waits reports whether a step of this kind waits for something outside
+// the engine (a time, a person, a message, a child workflow) rather than
+// runs: its instance is waiting while it does.
+func Waits(k definition.StepKind) bool {
+	switch k {
+	case definition.KindTimer, definition.KindHuman, definition.KindReceive, definition.KindWorkflow:
+		return true
+	}
+	return false
+}
 
 // Decision is the outcome of [Decide].
 type Decision struct {
@@ -445,11 +463,14 @@ func (d *decider) ready(step *definition.Step) bool {
 func (d *decider) schedule(step *definition.Step, in json.RawMessage) {
 	attempt := d.stepState(step.ID).Attempt + 1
 	due := d.now
-	if step.Kind == definition.KindTimer {
+	switch step.Kind {
+	case definition.KindTimer:
 		due = d.timerDue(step)
+	case definition.KindHuman, definition.KindReceive, definition.KindWorkflow:
+		due = Never
 	}
-	// A timer step waits (and with it the instance, if nothing else runs).
-	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: due, Waiting: step.Kind == definition.KindTimer})
+	// A step that waits makes its instance wait, if nothing else runs.
+	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: due, Waiting: Waits(step.Kind)})
 	d.addStepTask(step, attempt, due)
 }
 
@@ -492,6 +513,12 @@ func QueueOf(step *definition.Step) string {
 		return QueueHTTP
 	case definition.KindTimer:
 		return QueueTimer
+	case definition.KindHuman:
+		return QueueHuman
+	case definition.KindReceive:
+		return QueueReceive
+	case definition.KindWorkflow:
+		return QueueWorkflow
 	}
 	return step.HandlerKey()
 }
