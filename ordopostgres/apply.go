@@ -26,6 +26,10 @@ const (
 	// instance (their foreign key check takes FOR KEY SHARE).
 	sqlLockSeqs   = `SELECT id, seq FROM instances WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
 	sqlLockClaims = `SELECT id, claim FROM tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`
+	// The messages the batch consumes, and whether each is still waiting.
+	sqlLockMessages    = `SELECT id, consumed_by FROM messages WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`
+	sqlConsumeMessages = `UPDATE messages AS m SET consumed_by = u.by
+	FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE m.id = u.id`
 
 	// The rows are inserted in batch order, each checked against the
 	// earlier ones: ON CONFLICT DO NOTHING covers both unique constraints,
@@ -152,6 +156,9 @@ func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([
 	if len(a.completing) > 0 {
 		b.Queue(sqlLockClaims, a.completing).Query(a.scanClaims)
 	}
+	if len(a.consuming) > 0 {
+		b.Queue(sqlLockMessages, a.consuming).Query(a.scanConsumers)
+	}
 	if len(a.pending) > 0 {
 		a.queueCreates(b)
 	}
@@ -189,6 +196,11 @@ type applier struct {
 
 	advancing  []string // the instances the batch advances, sorted
 	completing []int64  // the tasks the batch completes, sorted
+	consuming  []int64  // the messages the batch consumes, sorted
+
+	// consumers holds, for each message the batch consumes that exists,
+	// who consumed it ("" while it waits), as the batch leaves it so far.
+	consumers map[int64]string
 
 	seqs   map[string]int64 // the seq of each instance, as the batch leaves it so far
 	claims map[int64]int    // the claim of each task not yet completed by the batch
@@ -218,6 +230,7 @@ func newApplier(batch []*ordostore.Transition) *applier {
 		claims:       make(map[int64]int),
 		pendingIDs:   make(map[string]bool),
 		pendingTasks: make(map[int64]bool),
+		consumers:    make(map[int64]string),
 	}
 	eager := true
 	advanced := make(map[string]bool)
@@ -230,6 +243,9 @@ func newApplier(batch []*ordostore.Transition) *applier {
 		a.ids[i] = id
 		if tr.Complete != nil {
 			a.completing = append(a.completing, tr.Complete.ID)
+		}
+		if tr.Consume != nil {
+			a.consuming = append(a.consuming, tr.Consume.ID)
 		}
 		if tr.Create == nil {
 			a.advancing = append(a.advancing, id)
@@ -245,7 +261,22 @@ func newApplier(batch []*ordostore.Transition) *applier {
 	a.advancing = slices.Compact(a.advancing)
 	slices.Sort(a.completing)
 	a.completing = slices.Compact(a.completing)
+	slices.Sort(a.consuming)
+	a.consuming = slices.Compact(a.consuming)
 	return a
+}
+
+// scanConsumers reads the result of sqlLockMessages.
+func (a *applier) scanConsumers(rows pgx.Rows) error {
+	for rows.Next() {
+		var id int64
+		var by string
+		if err := rows.Scan(&id, &by); err != nil {
+			return err
+		}
+		a.consumers[id] = by
+	}
+	return rows.Err()
 }
 
 // scanSeqs reads the result of sqlLockSeqs.
@@ -304,6 +335,12 @@ func (a *applier) decide(ctx context.Context, tx pgx.Tx) error {
 			}
 			continue
 		}
+		if c := tr.Consume; c != nil {
+			if by, found := a.consumers[c.ID]; !found || by != "" {
+				a.results[i].Err = fmt.Errorf("consume message %d: %w", c.ID, ordotype.ErrDuplicate)
+				continue
+			}
+		}
 		seq, found := a.seqs[id]
 		switch {
 		case !found:
@@ -316,6 +353,9 @@ func (a *applier) decide(ctx context.Context, tx pgx.Tx) error {
 		a.seqs[id] = tr.ExpectedSeq + int64(len(tr.Events))
 		if c := tr.Complete; c != nil {
 			delete(a.claims, c.ID)
+		}
+		if c := tr.Consume; c != nil {
+			a.consumers[c.ID] = c.By
 		}
 		a.ok[i] = true
 	}
@@ -461,6 +501,8 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 		events     eventRows
 		tasks      taskRows
 		taskOwners []int // the transition of each task
+		consumed   []int64
+		consumedBy []string
 	)
 	for i, tr := range a.batch {
 		if !a.ok[i] {
@@ -469,6 +511,10 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 		id := a.ids[i]
 		if c := tr.Complete; c != nil {
 			done = append(done, c.ID)
+		}
+		if c := tr.Consume; c != nil {
+			consumed = append(consumed, c.ID)
+			consumedBy = append(consumedBy, c.By)
 		}
 		if tr.Create == nil && (tr.Update != nil || len(tr.Events) > 0) {
 			w := writes[id]
@@ -494,6 +540,9 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(done) > 0 {
 		b.Queue(sqlDeleteTasks, done)
+	}
+	if len(consumed) > 0 {
+		b.Queue(sqlConsumeMessages, consumed, consumedBy)
 	}
 	var full fullUpdateRows
 	var seqOnly seqUpdateRows

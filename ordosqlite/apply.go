@@ -149,6 +149,15 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 				continue
 			}
 		}
+		if c := tr.Consume; c != nil {
+			if err := consumable(ctx, stmts, c); err != nil {
+				if !isPrecondition(err) {
+					return err
+				}
+				results[i].Err = err
+				continue
+			}
+		}
 		var err error
 		if tr.Create != nil {
 			err = createInstance(ctx, stmts, tr.Create, &results[i])
@@ -161,6 +170,13 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 			}
 			results[i].Err = err
 			continue
+		}
+		if c := tr.Consume; c != nil {
+			// Checked above, under the same write lock: this cannot fail
+			// for want of the message.
+			if err := consume(ctx, stmts, c); err != nil {
+				return err
+			}
 		}
 		if c := tr.Complete; c != nil {
 			delete(claims, c.ID)

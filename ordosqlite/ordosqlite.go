@@ -363,4 +363,6 @@ var writerQueries = append([]string{
 	sqlLatestDefinition, sqlInsertDefinition,
 	sqlClaimCandidatesQueue, sqlClaimCandidatesKind, sqlClaimCandidatesMany, sqlClaimCandidatesManyKinds, sqlClaim,
 	sqlReleaseAllLeases, sqlReleaseOwnerLeases, sqlExtendLeases,
+	sqlInsertMessage, sqlLastRowID, sqlExpiredMessages, sqlDeleteMessages, sqlMessageConsumer, sqlConsumeMessage,
+	sqlSlotHeld, sqlSlotCount, sqlInsertSlot, sqlReleaseSlot,
 }, applyQueries()...)

@@ -96,6 +96,29 @@ type Store interface {
 	// long), and returns how many it extended. A task that is gone or
 	// leased to another owner is left alone.
 	ExtendLeases(ctx context.Context, params *ExtendLeasesParams) (int, error)
+
+	// PutMessage keeps a message until a receive step consumes it or it
+	// expires, and returns it with its ID. A message whose Name and
+	// MessageID are already kept (consumed or not) is a duplicate: nothing
+	// is written and the error wraps ordotype.ErrAlreadyExists.
+	PutMessage(ctx context.Context, m *Message) (*Message, error)
+
+	// ListMessages returns the unconsumed, unexpired messages with a name
+	// and correlation key, oldest first.
+	ListMessages(ctx context.Context, params *ListMessagesParams) ([]*Message, error)
+
+	// ExpireMessages deletes up to limit messages that expired before now
+	// and returns the unconsumed ones among them (dropped without being
+	// delivered) and how many it deleted in all.
+	ExpireMessages(ctx context.Context, now time.Time, limit int) (dropped []*Message, deleted int, err error)
+
+	// AcquireSlot gives Holder one of the Limit slots of Group if one is
+	// free (or if Holder has one already) and reports whether it did. The
+	// check and the take are atomic across every process on the store.
+	AcquireSlot(ctx context.Context, params *AcquireSlotParams) (bool, error)
+
+	// ReleaseSlot frees Holder's slot in Group, if it has one.
+	ReleaseSlot(ctx context.Context, group, holder string) error
 }
 
 // ExtendLeasesParams are the parameters of [Store.ExtendLeases].
@@ -199,6 +222,11 @@ type Transition struct {
 	// Tasks to insert. A task inserted with a LeaseOwner is already leased
 	// (the engine dispatches it in memory without claiming it).
 	Tasks []*Task
+
+	// Consume, when set, marks a kept message consumed by the instance. If
+	// the message is gone or already consumed, nothing is written and the
+	// result carries ErrDuplicate.
+	Consume *ConsumeRef
 }
 
 // InstanceUpdate is the new read model of an instance.
@@ -296,6 +324,9 @@ func (tr *Transition) Check() (string, error) {
 			return "", fmt.Errorf("%w: instance %s: unknown status %q", ordotype.ErrInvalid, id, c.Status)
 		case c.Seq != int64(len(tr.Events)):
 			return "", fmt.Errorf("%w: instance %s: Create.Seq is %d but there are %d events", ordotype.ErrInvalid, id, c.Seq, len(tr.Events))
+		}
+		if tr.Consume != nil {
+			return "", fmt.Errorf("%w: instance %s: a new instance cannot consume a message", ordotype.ErrInvalid, id)
 		}
 	} else {
 		id, first = tr.InstanceID, tr.ExpectedSeq+1
