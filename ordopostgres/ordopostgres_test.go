@@ -130,7 +130,7 @@ func TestOpen(t *testing.T) {
 		require.NoError(t, err)
 		tables, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
-		require.Equal(t, []string{"definitions", "events", "goose_db_version", "instances", "tasks"}, tables)
+		require.Equal(t, []string{"definitions", "events", "goose_db_version", "instances", "messages", "slots", "tasks"}, tables)
 	})
 
 	t.Run("Config", func(t *testing.T) {
@@ -181,7 +181,7 @@ func TestOpen(t *testing.T) {
 		require.NoError(t, err)
 		versions, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		require.NoError(t, err)
-		require.Equal(t, []int64{0, 1}, versions, "each migration is recorded once")
+		require.Equal(t, []int64{0, 1, 2}, versions, "each migration is recorded once")
 	})
 
 	t.Run("ConcurrentOpensMigrateOnce", func(t *testing.T) {

@@ -176,7 +176,7 @@ func TestOpen(t *testing.T) {
 			require.Equal(t, 1, n)
 			var version int64
 			require.NoError(t, s.writer.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version").Scan(&version))
-			require.Equal(t, int64(1), version)
+			require.Equal(t, int64(2), version)
 			require.NoError(t, s.Close())
 		}
 	})
