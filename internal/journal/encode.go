@@ -59,7 +59,48 @@ func (s *State) AppendJSON(b []byte) []byte {
 		b = append(b, `,"finishedAt":`...)
 		b = appendTime(b, s.FinishedAt)
 	}
+	b = appendOptString(b, "parentStep", s.ParentStep)
+	b = appendOptInt(b, "parentAttempt", s.ParentAttempt)
+	b = appendOptStrings(b, "slots", s.Slots)
+	if s.Compensating {
+		b = append(b, `,"compensating":true`...)
+	}
+	b = appendOptStrings(b, "messages", s.Messages)
+	if len(s.Loops) > 0 {
+		ids := make([]string, 0, len(s.Loops))
+		for id := range s.Loops {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		b = append(b, `,"loops":{`...)
+		for i, id := range ids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, id)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, int64(s.Loops[id]), 10)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}')
+}
+
+// appendOptStrings appends a list of strings, if it is not empty.
+func appendOptStrings(b []byte, key string, v []string) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, `":[`...)
+	for i, s := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
 }
 
 func (st *StepState) appendJSON(b []byte) []byte {
@@ -76,6 +117,13 @@ func (st *StepState) appendJSON(b []byte) []byte {
 	b = appendOptTime(b, "dueAt", st.DueAt)
 	b = appendOptTime(b, "startedAt", st.StartedAt)
 	b = appendOptTime(b, "finishedAt", st.FinishedAt)
+	b = appendOptString(b, "child", st.Child)
+	b = appendOptString(b, "key", st.Key)
+	b = appendOptString(b, "messageId", st.MessageID)
+	if st.CompletedSeq != 0 {
+		b = append(b, `,"completedSeq":`...)
+		b = strconv.AppendInt(b, st.CompletedSeq, 10)
+	}
 	return append(b, '}')
 }
 
@@ -197,6 +245,13 @@ func (e *Event) AppendData(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
+	b = appendOptString(b, "parentStep", e.ParentStep)
+	b = appendOptInt(b, "parentAttempt", e.ParentAttempt)
+	b = appendOptStrings(b, "slots", e.Slots)
+	b = appendOptString(b, "child", e.Child)
+	b = appendOptString(b, "key", e.Key)
+	b = appendOptString(b, "messageId", e.MessageID)
+	b = appendOptInt(b, "iteration", e.Iteration)
 	b = append(b, '}')
 	// Every field above is written with a leading comma; drop the first.
 	if len(b) > start+2 && b[start+1] == ',' {

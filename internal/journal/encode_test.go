@@ -34,6 +34,12 @@ func randomState(r *rand.Rand) *State {
 		IdempotencyKey: pick(), BusinessKey: pick(), ParentID: pick(),
 		Input: raw(), Data: raw(), Output: raw(), Error: errOf(),
 		PendingEffects: r.IntN(3), Seq: r.Int64N(100), CreatedAt: tm(), UpdatedAt: tm(), FinishedAt: tm(),
+		ParentStep: pick(), ParentAttempt: r.IntN(3), Compensating: r.IntN(2) == 0,
+	}
+	if r.IntN(2) == 0 {
+		s.Slots = []string{pick(), pick()}
+		s.Messages = []string{pick()}
+		s.Loops = map[string]int{pick(): r.IntN(4), pick() + "x": 1 + r.IntN(4)}
 	}
 	if r.IntN(5) > 0 {
 		s.Steps = map[string]*StepState{}
@@ -42,6 +48,7 @@ func randomState(r *rand.Rand) *State {
 				Status: ordotype.StepCompleted, Attempt: r.IntN(4), FirstAttempt: r.IntN(2), Input: raw(), Output: raw(),
 				Error: errOf(), Reason: pick(), PendingEffects: r.IntN(2), FailedEffects: r.IntN(2),
 				DueAt: tm(), StartedAt: tm(), FinishedAt: tm(),
+				Child: pick(), Key: pick(), MessageID: pick(), CompletedSeq: r.Int64N(9),
 			}
 		}
 	}
@@ -94,6 +101,8 @@ func TestEvent_AppendData(t *testing.T) {
 			ParentID: st.ParentID, Input: st.Input, StartedAt: st.CreatedAt, Output: st.Output, State: st.Data,
 			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey,
 			Index: r.IntN(3), EffectType: st.ParentID, EffectKey: st.ID, EffectAttempt: r.IntN(3), Retrying: r.IntN(2) == 0,
+			ParentStep: st.ParentStep, ParentAttempt: st.ParentAttempt, Slots: st.Slots, Child: st.ID,
+			Key: st.BusinessKey, MessageID: st.Workflow, Iteration: r.IntN(3),
 		}
 		if r.IntN(2) == 0 {
 			e.Reset = []string{st.ID, st.Workflow}

@@ -23,6 +23,17 @@ const (
 	WorkflowParked      Type = "workflow.parked" // status review: waits for an operator
 	WorkflowResubmitted Type = "workflow.resubmitted"
 	WorkflowCancelled   Type = "workflow.cancelled"
+	// workflow.deferred: the instance waits for a slot of its concurrency
+	// key or of its workflow's maxConcurrent; workflow.admitted: it got one.
+	WorkflowDeferred Type = "workflow.deferred"
+	WorkflowAdmitted Type = "workflow.admitted"
+	// workflow.compensating: the saga runs the compensations of the
+	// completed steps; workflow.compensated: they all ran.
+	WorkflowCompensating Type = "workflow.compensating"
+	WorkflowCompensated  Type = "workflow.compensated"
+	// workflow.looped: a step's back-edge (next) reset the steps from an
+	// earlier one, which runs again.
+	WorkflowLooped Type = "workflow.looped"
 
 	StepScheduled Type = "step.scheduled"
 	StepStarted   Type = "step.started"
@@ -30,6 +41,8 @@ const (
 	StepFailed    Type = "step.failed"
 	StepRetrying  Type = "step.retrying"
 	StepSkipped   Type = "step.skipped"
+	// step.compensated: the step's compensation ran.
+	StepCompensated Type = "step.compensated"
 
 	EffectScheduled Type = "effect.scheduled"
 	EffectCompleted Type = "effect.completed"
@@ -84,8 +97,23 @@ type Event struct {
 	// effect.failed: true when another try is scheduled.
 	Retrying bool `json:"retrying,omitempty"`
 
-	// workflow.resubmitted: the steps reset to pending.
+	// workflow.resubmitted, workflow.looped: the steps reset to pending.
 	Reset []string `json:"reset,omitempty"`
+
+	// workflow.started of a child workflow: the parent's step and attempt.
+	ParentStep    string `json:"parentStep,omitempty"`
+	ParentAttempt int    `json:"parentAttempt,omitempty"`
+	// workflow.started: the slot groups the instance must hold to run
+	// (its concurrency key, its workflow's maxConcurrent).
+	Slots []string `json:"slots,omitempty"`
+	// step.started of a workflow step: the child instance's ID.
+	Child string `json:"child,omitempty"`
+	// step.scheduled of a receive step: the correlation key it waits for.
+	Key string `json:"key,omitempty"`
+	// step.completed of a receive step: the message that completed it.
+	MessageID string `json:"messageId,omitempty"`
+	// workflow.looped: how many times the step has gone back.
+	Iteration int `json:"iteration,omitempty"`
 }
 
 // Error is an error as the journal keeps it.
@@ -117,6 +145,19 @@ type State struct {
 	CreatedAt      time.Time `json:"createdAt"`
 	UpdatedAt      time.Time `json:"updatedAt"`
 	FinishedAt     time.Time `json:"finishedAt,omitzero"`
+
+	// ParentStep and ParentAttempt name the parent's step that started
+	// this instance, a child workflow.
+	ParentStep    string `json:"parentStep,omitempty"`
+	ParentAttempt int    `json:"parentAttempt,omitempty"`
+	// Slots are the slot groups the instance holds while it runs.
+	Slots []string `json:"slots,omitempty"`
+	// Compensating is set while the saga runs.
+	Compensating bool `json:"compensating,omitempty"`
+	// Messages are the IDs of the messages the instance received.
+	Messages []string `json:"messages,omitempty"`
+	// Loops counts, per step with a back-edge, how often it went back.
+	Loops map[string]int `json:"loops,omitempty"`
 }
 
 // StepState is the state of one step of an instance.
@@ -137,6 +178,15 @@ type StepState struct {
 	DueAt          time.Time       `json:"dueAt,omitzero"`
 	StartedAt      time.Time       `json:"startedAt,omitzero"`
 	FinishedAt     time.Time       `json:"finishedAt,omitzero"`
+	// Child is the instance a workflow step started.
+	Child string `json:"child,omitempty"`
+	// Key is the correlation key a receive step waits for.
+	Key string `json:"key,omitempty"`
+	// MessageID is the message that completed a receive step.
+	MessageID string `json:"messageId,omitempty"`
+	// CompletedSeq is the seq of the step's step.completed event: the
+	// saga compensates in reverse order of it.
+	CompletedSeq int64 `json:"completedSeq,omitempty"`
 }
 
 // Step returns the state of step id, creating a pending one if needed.
@@ -160,6 +210,13 @@ func (s *State) Clone() *State {
 		e := *s.Error
 		c.Error = &e
 	}
+	if s.Loops != nil {
+		c.Loops = make(map[string]int, len(s.Loops))
+		for k, v := range s.Loops {
+			c.Loops[k] = v
+		}
+	}
+	c.Messages = s.Messages[:len(s.Messages):len(s.Messages)]
 	c.Steps = make(map[string]*StepState, len(s.Steps))
 	for id, st := range s.Steps {
 		cp := *st
@@ -198,6 +255,32 @@ func Apply(s *State, e *Event) error {
 		s.Input = e.Input
 		s.Status = ordotype.StatusRunning
 		s.CreatedAt = e.Time
+		s.ParentStep = e.ParentStep
+		s.ParentAttempt = e.ParentAttempt
+		s.Slots = e.Slots
+	case WorkflowDeferred:
+		s.Status = ordotype.StatusDeferred
+	case WorkflowAdmitted:
+		s.Status = ordotype.StatusRunning
+	case WorkflowCompensating:
+		s.Compensating = true
+		s.Error = e.Error
+	case WorkflowCompensated:
+		s.Status = ordotype.StatusCompensated
+		s.Compensating = false
+		s.FinishedAt = e.Time
+	case StepCompensated:
+		st := s.Step(e.Step)
+		st.Status = ordotype.StepCompensated
+	case WorkflowLooped:
+		if s.Loops == nil {
+			s.Loops = make(map[string]int)
+		}
+		s.Loops[e.Step] = e.Iteration
+		for _, id := range e.Reset {
+			st := s.Step(id)
+			*st = StepState{Status: ordotype.StepPending, Attempt: st.Attempt}
+		}
 	case WorkflowCompleted:
 		s.Status = ordotype.StatusCompleted
 		s.Output = e.Output
@@ -217,6 +300,7 @@ func Apply(s *State, e *Event) error {
 		}
 	case WorkflowResubmitted:
 		s.Status = ordotype.StatusRunning
+		s.Compensating = false
 		s.Error = nil
 		s.FinishedAt = time.Time{}
 		s.Output = nil
@@ -240,11 +324,18 @@ func Apply(s *State, e *Event) error {
 		st.Attempt = e.Attempt
 		st.DueAt = e.DueAt
 		st.Input = e.Input
+		st.Key = e.Key
+		st.Child = ""
 	case StepStarted:
 		st := s.Step(e.Step)
 		st.Status = ordotype.StepRunning
 		st.Attempt = e.Attempt
 		st.StartedAt = e.StartedAt
+		if e.Child != "" {
+			// The step waits for its child workflow.
+			st.Status = ordotype.StepWaiting
+			st.Child = e.Child
+		}
 	case StepCompleted:
 		st := s.Step(e.Step)
 		if !e.StartedAt.IsZero() {
@@ -257,6 +348,11 @@ func Apply(s *State, e *Event) error {
 		st.FinishedAt = e.Time
 		st.PendingEffects += e.Effects
 		s.PendingEffects += e.Effects
+		st.CompletedSeq = e.Seq
+		if e.MessageID != "" {
+			st.MessageID = e.MessageID
+			s.Messages = append(s.Messages, e.MessageID)
+		}
 		if len(e.State) > 0 {
 			s.Data = e.State
 		}
