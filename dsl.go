@@ -2,6 +2,8 @@ package ordo
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -135,6 +137,21 @@ func (b *WorkflowBuilder) BusinessKey(cel string) *WorkflowBuilder {
 	return b
 }
 
+// ConcurrencyKey sets a CEL expression over input giving a string: at most
+// one instance per key value runs at a time, and the others are deferred
+// and start in FIFO order.
+func (b *WorkflowBuilder) ConcurrencyKey(cel string) *WorkflowBuilder {
+	b.spec.ConcurrencyKey = cel
+	return b
+}
+
+// MaxConcurrent sets the most instances of the workflow that run at once;
+// the others are deferred and start in FIFO order. Zero means no limit.
+func (b *WorkflowBuilder) MaxConcurrent(n int) *WorkflowBuilder {
+	b.spec.MaxConcurrent = n
+	return b
+}
+
 // Retry sets the default retry policy of every step. Zero fields keep the
 // defaults; see [RetryPolicy].
 func (b *WorkflowBuilder) Retry(p RetryPolicy) *WorkflowBuilder {
@@ -167,15 +184,29 @@ func (b *WorkflowBuilder) Step(s *StepBuilder) *WorkflowBuilder {
 func (b *WorkflowBuilder) Build() (*Definition, error) {
 	spec := b.spec
 	spec.Steps = make([]definition.SpecStep, len(b.steps))
+	var misused []ValidationProblem
 	for i, s := range b.steps {
 		if s == nil {
 			return nil, fmt.Errorf("building workflow %q: step %d is nil: %w", spec.Workflow, i, ordotype.ErrInvalid)
 		}
 		spec.Steps[i] = s.build(false)
+		misused = append(misused, s.misused...)
+		if s.compensate != nil && s.compensate != s {
+			for _, p := range s.compensate.misused {
+				p.Step, p.Field = s.spec.ID, "compensate."+p.Field
+				misused = append(misused, p)
+			}
+		}
 	}
 	w, err := definition.Compile(&spec)
-	if err != nil {
+	var verr *ValidationError
+	switch {
+	case len(misused) == 0 && err != nil:
 		return nil, err
+	case len(misused) > 0 && errors.As(err, &verr):
+		return nil, &ValidationError{Problems: append(slices.Clone(verr.Problems), misused...)}
+	case len(misused) > 0:
+		return nil, &ValidationError{Problems: misused}
 	}
 	return &Definition{w: w}, nil
 }
@@ -191,10 +222,14 @@ func (b *WorkflowBuilder) MustBuild() *Definition {
 }
 
 // StepBuilder builds one step of a [WorkflowBuilder]. Start one with [Task],
-// [QueueTask], [HTTPStep] or [Timer].
+// [QueueTask], [HTTPStep], [Timer], [TimerUntil], [Receive], [Human] or
+// [ChildWorkflow].
 type StepBuilder struct {
 	spec       definition.SpecStep
 	compensate *StepBuilder
+	// misused lists the methods called that do not apply to the step's
+	// kind, reported by Build.
+	misused []ValidationProblem
 }
 
 // Task is a step run by the Go handler registered under handler (template:
@@ -217,6 +252,134 @@ func HTTPStep(id, method, url string) *StepBuilder {
 // Timer is a step that waits for d.
 func Timer(id string, d time.Duration) *StepBuilder {
 	return &StepBuilder{spec: definition.SpecStep{ID: id, Timer: &definition.SpecTimer{Duration: definition.Duration(d)}}}
+}
+
+// TimerUntil is a step that waits until the deadline a CEL expression
+// gives: a timestamp or an RFC 3339 string (template: timer: {until: ...}).
+func TimerUntil(id, cel string) *StepBuilder {
+	return &StepBuilder{spec: definition.SpecStep{ID: id, Timer: &definition.SpecTimer{Until: cel}}}
+}
+
+// Receive is a step that waits for the message named message (template:
+// receive: {message: ...}). Set its correlation key with
+// [StepBuilder.Correlate], its timeout with [StepBuilder.ReceiveTimeout].
+func Receive(id, message string) *StepBuilder {
+	return &StepBuilder{spec: definition.SpecStep{ID: id, Receive: &definition.SpecReceive{Message: message}}}
+}
+
+// Human is a step a person with the given role completes through the API
+// or the UI (template: human: {role: ...}). Describe what they enter with
+// [StepBuilder.Form].
+func Human(id, role string) *StepBuilder {
+	return &StepBuilder{spec: definition.SpecStep{ID: id, Human: &definition.SpecHuman{Role: role}}}
+}
+
+// ChildWorkflow is a step that runs the workflow named name as a child and
+// waits for it to end (template: workflow: {name: ...}). By default the
+// child runs the latest version with this step's input; see
+// [StepBuilder.ChildVersion] and [StepBuilder.ChildInput].
+func ChildWorkflow(id, name string) *StepBuilder {
+	return &StepBuilder{spec: definition.SpecStep{ID: id, Workflow: &definition.SpecChild{Name: name}}}
+}
+
+// misuse records that method was called on a step of another kind.
+func (s *StepBuilder) misuse(field, kind, constructor string) {
+	s.misused = append(s.misused, ValidationProblem{
+		Step: s.spec.ID, Field: field,
+		Message: fmt.Sprintf("only a %s step has this; build the step with ordo.%s", kind, constructor),
+	})
+}
+
+// Command sets the command passed to a task step's handler or worker, so
+// that one queue can serve several operations (template: task: {command:
+// ...}).
+func (s *StepBuilder) Command(c string) *StepBuilder {
+	if s.spec.Task == nil {
+		s.misuse("task.command", "task", "Task or ordo.QueueTask")
+		return s
+	}
+	t := *s.spec.Task
+	t.Command = c
+	s.spec.Task = &t
+	return s
+}
+
+// Correlate sets the CEL expression giving the key a message must carry to
+// be delivered to a receive step of this instance.
+func (s *StepBuilder) Correlate(cel string) *StepBuilder {
+	if s.spec.Receive == nil {
+		s.misuse("receive.correlate", "receive", "Receive")
+		return s
+	}
+	r := *s.spec.Receive
+	r.Correlate = cel
+	s.spec.Receive = &r
+	return s
+}
+
+// ReceiveTimeout bounds a receive step's wait; when it passes, the
+// [StepBuilder.OnTimeout] steps are taken.
+func (s *StepBuilder) ReceiveTimeout(d time.Duration) *StepBuilder {
+	if s.spec.Receive == nil {
+		s.misuse("receive.timeout", "receive", "Receive")
+		return s
+	}
+	r := *s.spec.Receive
+	r.Timeout = definition.Duration(d)
+	s.spec.Receive = &r
+	return s
+}
+
+// Broadcast makes a receive step take a message without consuming it:
+// every instance waiting for the message gets it.
+func (s *StepBuilder) Broadcast() *StepBuilder {
+	if s.spec.Receive == nil {
+		s.misuse("receive.broadcast", "receive", "Receive")
+		return s
+	}
+	r := *s.spec.Receive
+	r.Broadcast = true
+	s.spec.Receive = &r
+	return s
+}
+
+// Form sets the JSON Schema object describing the data the person
+// completing a human step enters.
+func (s *StepBuilder) Form(schema json.RawMessage) *StepBuilder {
+	if s.spec.Human == nil {
+		s.misuse("human.form", "human", "Human")
+		return s
+	}
+	h := *s.spec.Human
+	h.Form = bytes.Clone(schema)
+	s.spec.Human = &h
+	return s
+}
+
+// ChildInput sets the CEL expression giving a child workflow's input.
+func (s *StepBuilder) ChildInput(cel string) *StepBuilder {
+	if s.spec.Workflow == nil {
+		s.misuse("workflow.input", "workflow", "ChildWorkflow")
+		return s
+	}
+	w := *s.spec.Workflow
+	w.Input = cel
+	s.spec.Workflow = &w
+	return s
+}
+
+// ChildVersion pins a child workflow step to a deployed version of the
+// child workflow. Zero, the default, starts the latest version at the time
+// the child starts.
+func (s *StepBuilder) ChildVersion(v int) *StepBuilder {
+	if s.spec.Workflow == nil {
+		s.misuse("workflow.version", "workflow", "ChildWorkflow")
+		return s
+	}
+	w := *s.spec.Workflow
+	w.Version = v
+	s.spec.Workflow = &w
+	return s
 }
 
 // After adds steps that must finish before this one starts.
@@ -245,9 +408,77 @@ func (s *StepBuilder) Timeout(d time.Duration) *StepBuilder {
 	return s
 }
 
-// OnError adds steps taken when this step fails after its retries.
+// Heartbeat sets how often the worker of a task step must report that it
+// is alive; when it does not, its lease ends and the task is handed to
+// another worker. Only task steps have a heartbeat.
+func (s *StepBuilder) Heartbeat(d time.Duration) *StepBuilder {
+	s.spec.Heartbeat = definition.Duration(d)
+	return s
+}
+
+// OnError adds steps taken when this step fails after its retries with an
+// error no earlier [StepBuilder.OnErrorCode] or [StepBuilder.CompensateOn]
+// route matches (template: onError: [ids]). Calling it again adds to the
+// same steps.
 func (s *StepBuilder) OnError(ids ...string) *StepBuilder {
-	s.spec.OnError = append(s.spec.OnError, ids...)
+	if len(ids) == 0 {
+		return s
+	}
+	if n := len(s.spec.OnError); n > 0 && s.spec.OnError[n-1].Codes == nil && !s.spec.OnError[n-1].Compensate {
+		last := &s.spec.OnError[n-1]
+		last.Next = append(slices.Clone(last.Next), ids...)
+		return s
+	}
+	s.spec.OnError = append(s.spec.OnError, definition.SpecErrorRoute{Next: ids})
+	return s
+}
+
+// OnErrorCode adds an error route: when the step fails after its retries
+// with an error whose code is one of codes (see [WithCode]), the steps ids
+// are taken (template: onError: [{codes: [...], next: [...]}]). Routes are
+// tried in the order they are added; with no codes the route matches every
+// error and must be the last.
+func (s *StepBuilder) OnErrorCode(codes []string, ids ...string) *StepBuilder {
+	s.spec.OnError = append(s.spec.OnError, definition.SpecErrorRoute{Codes: routeCodes(codes), Next: ids})
+	return s
+}
+
+// CompensateOn adds an error route that runs the saga (the compensations
+// of the completed steps, in reverse order) when the step fails after its
+// retries with one of codes, or with any error when codes are left out
+// (template: onError: [{codes: [...], compensate: true}]).
+func (s *StepBuilder) CompensateOn(codes ...string) *StepBuilder {
+	s.spec.OnError = append(s.spec.OnError, definition.SpecErrorRoute{Codes: routeCodes(codes), Compensate: true})
+	return s
+}
+
+// routeCodes copies codes; nil when there are none, which matches every
+// error.
+func routeCodes(codes []string) definition.StringList {
+	if len(codes) == 0 {
+		return nil
+	}
+	return slices.Clone(codes)
+}
+
+// OnTimeout adds steps taken when this step times out. The step needs a
+// [StepBuilder.Timeout] or, for a receive step, a
+// [StepBuilder.ReceiveTimeout].
+func (s *StepBuilder) OnTimeout(ids ...string) *StepBuilder {
+	s.spec.OnTimeout = append(s.spec.OnTimeout, ids...)
+	return s
+}
+
+// Next makes the step a back-edge: when it completes, the workflow goes
+// back to the earlier step id, which runs again with every step after it.
+// The back-edge is taken at most maxIterations times (1 to 1000); zero
+// means the default, 10.
+func (s *StepBuilder) Next(id string, maxIterations int) *StepBuilder {
+	s.spec.Next = id
+	s.spec.MaxIterations = nil
+	if maxIterations != 0 {
+		s.spec.MaxIterations = &maxIterations
+	}
 	return s
 }
 
@@ -274,7 +505,15 @@ func (s *StepBuilder) WaitEffects() *StepBuilder {
 func (s *StepBuilder) build(nested bool) definition.SpecStep {
 	spec := s.spec
 	spec.After = slices.Clone(s.spec.After)
+	spec.OnTimeout = slices.Clone(s.spec.OnTimeout)
 	spec.OnError = slices.Clone(s.spec.OnError)
+	for i := range spec.OnError {
+		spec.OnError[i].Codes = slices.Clone(spec.OnError[i].Codes)
+		spec.OnError[i].Next = slices.Clone(spec.OnError[i].Next)
+	}
+	if n := s.spec.MaxIterations; n != nil {
+		spec.MaxIterations = new(*n)
+	}
 	switch {
 	case s.compensate != nil && nested:
 		spec.Compensate = &definition.SpecStep{}

@@ -77,6 +77,8 @@ type entry struct {
 	deps  []*entry // after, resolved, then with what stages imply
 	// handlers are the steps onError and onTimeout lead to.
 	handlers []*entry
+	// next is the step the back-edge goes to, if any.
+	next *entry
 	// inGraph is false for steps without a usable id (missing, or a
 	// duplicate), which the graph checks leave out.
 	inGraph bool
@@ -222,6 +224,10 @@ func (c *compiler) compile() (*Workflow, error) {
 	w.ConcurrencyKey = c.expr("concurrencyKey", s.ConcurrencyKey, resultString)
 	w.Retry = c.retry("retry", DefaultRetryPolicy(), s.Retry)
 	c.nonNegative("timeout", s.Timeout)
+	w.MaxConcurrent = s.MaxConcurrent
+	if s.MaxConcurrent < 0 {
+		c.problemf("maxConcurrent", "must not be negative (0 means no limit), got %d", s.MaxConcurrent)
+	}
 	if !w.OnFailure.valid() {
 		c.problemf("onFailure", "unknown mode %q (use fail, review or compensate)", s.OnFailure)
 	}
@@ -385,8 +391,9 @@ func (c *compiler) addStep(spec *SpecStep, path, stage string, stageIndex int) {
 	e.step = c.stepBody(spec, path)
 	e.step.ID = spec.ID
 	e.step.Stage = stage
-	e.step.OnError = slices.Clone(spec.OnError)
+	e.step.OnError = c.errorRoutes(path, spec.OnError)
 	e.step.OnTimeout = slices.Clone(spec.OnTimeout)
+	c.backEdge(e.step, path, spec)
 	if len(spec.OnTimeout) > 0 && e.step.Timeout == 0 && (e.step.Receive == nil || e.step.Receive.Timeout == 0) {
 		c.problemf(child(path, "onTimeout"), "the step has no timeout (set timeout, or receive.timeout)")
 	}
@@ -400,6 +407,8 @@ func (c *compiler) addStep(spec *SpecStep, path, stage string, stageIndex int) {
 			{"after", len(comp.After) > 0},
 			{"onError", len(comp.OnError) > 0},
 			{"onTimeout", len(comp.OnTimeout) > 0},
+			{"next", comp.Next != ""},
+			{"maxIterations", comp.MaxIterations != nil},
 			{"compensate", comp.Compensate != nil},
 		} {
 			if f.set {
@@ -427,6 +436,7 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 	s := &Step{
 		Retry:       c.retry(child(path, "retry"), c.wf.Retry, spec.Retry),
 		Timeout:     time.Duration(spec.Timeout),
+		Heartbeat:   time.Duration(spec.Heartbeat),
 		WaitEffects: spec.WaitEffects,
 		When:        c.expr(child(path, "when"), spec.When, resultBool),
 	}
@@ -472,7 +482,91 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 		}
 		c.problemf(path, "the step has several kinds (%s): give it exactly one", strings.Join(names, ", "))
 	}
+	c.nonNegative(child(path, "heartbeat"), spec.Heartbeat)
+	if spec.Heartbeat != 0 && len(kinds) == 1 && s.Kind != KindTask {
+		c.problemf(child(path, "heartbeat"), "only task steps have a heartbeat, this is a %s step", s.Kind)
+	}
 	return s
+}
+
+// maxCodeLen is the longest error code an onError route may name.
+const maxCodeLen = 128
+
+// errorRoutes checks a step's onError routes and compiles them. The step
+// ids they go to are checked with the graph.
+func (c *compiler) errorRoutes(stepPath string, routes ErrorRoutes) []ErrorRoute {
+	if len(routes) == 0 {
+		return nil
+	}
+	out := make([]ErrorRoute, len(routes))
+	taken := map[string]bool{} // codes matched by earlier routes
+	for i, r := range routes {
+		path := child(child(stepPath, "onError"), i)
+		out[i] = ErrorRoute{Codes: slices.Clone([]string(r.Codes)), Next: slices.Clone([]string(r.Next)), Compensate: r.Compensate}
+		switch {
+		case len(r.Next) == 0 && !r.Compensate:
+			c.problemf(path, "the route does nothing: set next (the steps to go to) or compensate: true")
+		case len(r.Next) > 0 && r.Compensate:
+			c.problemf(child(path, "compensate"), "set next or compensate, not both")
+		}
+		if r.Codes == nil {
+			if i < len(routes)-1 {
+				c.problemf(path, "a route without codes matches every error, so only the last route may leave codes out")
+			}
+			continue
+		}
+		if len(r.Codes) == 0 {
+			c.problemf(child(path, "codes"), "must list at least one error code; leave codes out to match every error")
+		}
+		mine := map[string]bool{}
+		for j, code := range r.Codes {
+			cpath := child(child(path, "codes"), j)
+			switch {
+			case code == "":
+				c.problemf(cpath, "an error code must not be empty")
+			case len(code) > maxCodeLen:
+				c.problemf(cpath, "error code is longer than %d characters", maxCodeLen)
+			case mine[code]:
+				c.problemf(cpath, "code %q is listed twice", code)
+			case taken[code]:
+				c.problemf(cpath, "code %q is already matched by an earlier route", code)
+			}
+			mine[code] = true
+		}
+		for code := range mine {
+			taken[code] = true
+		}
+	}
+	return out
+}
+
+// routeNextPath is the spec path of the j-th step id route i goes to: in
+// the short form, "onError: [a, b]", it is onError.j.
+func routeNextPath(stepPath string, routes ErrorRoutes, i, j int) string {
+	base := child(stepPath, "onError")
+	if routes.short() {
+		return child(base, j)
+	}
+	return child(child(child(base, i), "next"), j)
+}
+
+// backEdge checks a step's maxIterations and sets its back-edge fields.
+// That the target is an earlier step is checked with the graph.
+func (c *compiler) backEdge(s *Step, path string, spec *SpecStep) {
+	s.Next = spec.Next
+	if spec.MaxIterations != nil {
+		if spec.Next == "" {
+			c.problemf(child(path, "maxIterations"), "only allowed with next (a back-edge)")
+		} else if n := *spec.MaxIterations; n < 1 || n > MaxIterationsLimit {
+			c.problemf(child(path, "maxIterations"), "must be between 1 and %d, got %d", MaxIterationsLimit, n)
+		}
+	}
+	if spec.Next != "" {
+		s.MaxIterations = DefaultMaxIterations
+		if spec.MaxIterations != nil {
+			s.MaxIterations = *spec.MaxIterations
+		}
+	}
 }
 
 // task checks a task step.
@@ -541,6 +635,7 @@ func (c *compiler) receive(path string, r *SpecReceive) *ReceiveSpec {
 		Message:   r.Message,
 		Correlate: c.expr(child(path, "correlate"), r.Correlate, resultString),
 		Timeout:   time.Duration(r.Timeout),
+		Broadcast: r.Broadcast,
 	}
 }
 
@@ -563,7 +658,10 @@ func (c *compiler) human(path string, h *SpecHuman) *HumanSpec {
 // childWorkflow checks and compiles a child workflow step.
 func (c *compiler) childWorkflow(path string, w *SpecChild) *ChildSpec {
 	c.checkWorkflowName(child(path, "name"), w.Name)
-	return &ChildSpec{Name: w.Name, Input: c.expr(child(path, "input"), w.Input, resultAny)}
+	if w.Version < 0 {
+		c.problemf(child(path, "version"), "must not be negative (0 means the latest version), got %d", w.Version)
+	}
+	return &ChildSpec{Name: w.Name, Version: w.Version, Input: c.expr(child(path, "input"), w.Input, resultAny)}
 }
 
 // refusingLoader keeps form schemas from loading anything: no files, no

@@ -76,7 +76,7 @@ func TestCompile_Invalid(t *testing.T) {
 		},
 		{
 			"NoRoot",
-			&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: task, OnError: StringList{"b"}}, {ID: "b", Task: task, OnError: StringList{"a"}}}},
+			&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: task, OnError: ErrorRoutes{{Next: StringList{"b"}}}}, {ID: "b", Task: task, OnError: ErrorRoutes{{Next: StringList{"a"}}}}}},
 			"steps: no step can start: every step has after, or is only an onError/onTimeout target",
 		},
 		{

@@ -141,9 +141,10 @@ func (d *decoder) failf(path string, format string, args ...any) {
 }
 
 var (
-	durationType   = reflect.TypeFor[Duration]()
-	stringListType = reflect.TypeFor[StringList]()
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	durationType    = reflect.TypeFor[Duration]()
+	stringListType  = reflect.TypeFor[StringList]()
+	errorRoutesType = reflect.TypeFor[ErrorRoutes]()
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
 )
 
 // value decodes n into v, which is a field of the spec at path.
@@ -158,6 +159,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		return
 	case stringListType:
 		d.stringList(n, v, path)
+		return
+	case errorRoutesType:
+		d.errorRoutes(n, v, path)
 		return
 	case rawMessageType:
 		if val, ok := d.jsonValue(n, path); ok {
@@ -363,6 +367,48 @@ func (d *decoder) stringList(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(reflect.ValueOf(list))
 	default:
 		d.failf(path, "must be a string or a list of strings")
+	}
+}
+
+// errorRoutes decodes onError: a step id or a list of them, which is one
+// route without codes, or a list of routes. In the short form the step ids
+// are where the compiler looks for them, at path.0, path.1...; a list of
+// one route without codes is given the same positions.
+func (d *decoder) errorRoutes(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+		return
+	}
+	short := n.Kind == yaml.ScalarNode
+	if n.Kind == yaml.SequenceNode {
+		short = !slices.ContainsFunc(n.Content, func(c *yaml.Node) bool { return c.Kind != yaml.ScalarNode })
+	}
+	if short {
+		var ids StringList
+		d.stringList(n, reflect.ValueOf(&ids).Elem(), path)
+		v.Set(reflect.ValueOf(ErrorRoutes{{Next: ids}}))
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.failf(path, "must be a step id, a list of step ids or a list of routes")
+		return
+	}
+	routes := make(ErrorRoutes, len(n.Content))
+	for i, c := range n.Content {
+		p := child(path, i)
+		if c.Kind != yaml.MappingNode {
+			d.positions[p] = position{c.Line, c.Column}
+			d.failf(p, "must be a route such as {codes: [card_declined], next: ask-new-card}; write every element as a route, not a step id")
+			continue
+		}
+		d.value(c, reflect.ValueOf(&routes[i]).Elem(), p)
+	}
+	v.Set(reflect.ValueOf(routes))
+	if routes.short() {
+		for j := range routes[0].Next {
+			if pos, ok := d.positions[child(child(child(path, 0), "next"), j)]; ok {
+				d.positions[child(path, j)] = pos
+			}
+		}
 	}
 }
 

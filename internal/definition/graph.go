@@ -6,25 +6,44 @@ import (
 	"strings"
 )
 
-// resolveReferences checks the step ids in every after, onError and
-// onTimeout, and links the after dependencies.
+// resolveReferences checks the step ids in every after, onError, onTimeout
+// and next, and links the after dependencies.
 func (c *compiler) resolveReferences() {
 	for _, e := range c.entries {
-		e.deps = c.references(e, "after", e.spec.After)
-		handlers := c.references(e, "onError", e.spec.OnError)
-		handlers = append(handlers, c.references(e, "onTimeout", e.spec.OnTimeout)...)
+		e.deps = c.references(e, "after", e.spec.After, func(i int) string { return child(child(e.path, "after"), i) })
+		var handlers []*entry
+		for i, r := range e.spec.OnError {
+			handlers = append(handlers, c.references(e, "onError", r.Next, func(j int) string {
+				return routeNextPath(e.path, e.spec.OnError, i, j)
+			})...)
+		}
+		handlers = append(handlers, c.references(e, "onTimeout", e.spec.OnTimeout, func(i int) string { return child(child(e.path, "onTimeout"), i) })...)
 		if e.inGraph {
 			e.handlers = handlers
+		}
+		if e.spec.Next != "" {
+			path := child(e.path, "next")
+			target, ok := c.byID[e.spec.Next]
+			switch {
+			case e.spec.Next == e.spec.ID:
+				c.problemf(path, "step %q cannot go back to itself (to run a step again when it fails, use retry)", e.spec.ID)
+			case !ok:
+				c.problemf(path, "unknown step %q%s", e.spec.Next, c.suggestStep(e.spec.Next))
+				c.refProblems = true
+			case e.inGraph:
+				e.next = target
+			}
 		}
 	}
 }
 
-// references resolves one list of step ids of step e.
-func (c *compiler) references(e *entry, field string, ids []string) []*entry {
+// references resolves one list of step ids of step e; pathOf gives the
+// spec path of the i-th id.
+func (c *compiler) references(e *entry, field string, ids []string, pathOf func(i int) string) []*entry {
 	var out []*entry
 	seen := map[string]bool{}
 	for i, id := range ids {
-		path := child(child(e.path, field), i)
+		path := pathOf(i)
 		target, ok := c.byID[id]
 		switch {
 		case id == e.spec.ID && id != "":
@@ -140,6 +159,17 @@ func (c *compiler) buildGraph() {
 	for _, e := range order {
 		if !reached[e] {
 			c.problemf(e.path, "unreachable: no after, onError or onTimeout path leads here from a step the workflow starts with")
+		}
+	}
+	// A back-edge may only go to an earlier step: one this step is
+	// reachable from.
+	for _, e := range order {
+		if e.next == nil {
+			continue
+		}
+		later := walk([]*entry{e.next}, func(x *entry) []*entry { return append(slices.Clone(dependents[x]), x.handlers...) })
+		if !later[e] {
+			c.problemf(child(e.path, "next"), "%q is not an earlier step of %q; only a back-edge to an earlier step is allowed (one this step can be reached from through after, onError or onTimeout)", e.next.spec.ID, e.spec.ID)
 		}
 	}
 }

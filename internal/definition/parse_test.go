@@ -106,7 +106,7 @@ func TestParse_AllKinds(t *testing.T) {
 	require.Equal(t, "input.customerId", w.ConcurrencyKey.Source)
 
 	charge := w.Step("charge")
-	require.Equal(t, []string{"ask-new-card"}, charge.OnError)
+	require.Equal(t, []ErrorRoute{{Next: []string{"ask-new-card"}}}, charge.OnError)
 	require.True(t, charge.WaitEffects)
 	require.Equal(t, 3, charge.Retry.MaxAttempts)
 

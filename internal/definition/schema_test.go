@@ -129,6 +129,24 @@ func TestSchema_RejectsInvalid(t *testing.T) {
 		{"CompensateWithID", "workflow: x\nsteps: [{id: a, task: {queue: q}, compensate: {id: b, task: {queue: q}}}]"},
 		{"BadMethod", "workflow: x\nsteps: [{id: a, http: {method: FETCH, url: 'https://x'}}]"},
 		{"TimerBoth", "workflow: x\nsteps: [{id: a, timer: {duration: 1s, until: 'x'}}]"},
+		{"RouteDoesNothing", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{codes: [e]}]}, {id: b, task: {queue: q}}]"},
+		{"RouteCompensateFalse", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{compensate: false}]}]"},
+		{"RouteBoth", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{next: b, compensate: true}]}, {id: b, task: {queue: q}}]"},
+		{"RouteEmptyCodes", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{codes: [], next: b}]}, {id: b, task: {queue: q}}]"},
+		{"RouteEmptyCode", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{codes: [''], next: b}]}, {id: b, task: {queue: q}}]"},
+		{"RouteUnknownField", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{code: e, next: b}]}, {id: b, task: {queue: q}}]"},
+		{"RoutesMixed", "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [b, {next: b}]}, {id: b, task: {queue: q}}]"},
+		{"MaxIterationsWithoutNext", "workflow: x\nsteps: [{id: a, task: {queue: q}, maxIterations: 2}]"},
+		{"MaxIterationsZero", "workflow: x\nsteps: [{id: a, task: {queue: q}}, {id: b, after: a, task: {queue: q}, next: a, maxIterations: 0}]"},
+		{"MaxIterationsTooMany", "workflow: x\nsteps: [{id: a, task: {queue: q}}, {id: b, after: a, task: {queue: q}, next: a, maxIterations: 1001}]"},
+		{"NextList", "workflow: x\nsteps: [{id: a, task: {queue: q}}, {id: b, after: a, task: {queue: q}, next: [a]}]"},
+		{"NextInCompensation", "workflow: x\nsteps: [{id: a, task: {queue: q}, compensate: {task: {queue: q}, next: a}}]"},
+		{"HeartbeatOnTimer", "workflow: x\nsteps: [{id: a, timer: {duration: 1s}, heartbeat: 10s}]"},
+		{"HeartbeatNumber", "workflow: x\nsteps: [{id: a, task: {queue: q}, heartbeat: 10}]"},
+		{"ChildVersionNegative", "workflow: x\nsteps: [{id: a, workflow: {name: c, version: -1}}]"},
+		{"ChildVersionString", "workflow: x\nsteps: [{id: a, workflow: {name: c, version: latest}}]"},
+		{"MaxConcurrentNegative", "workflow: x\nmaxConcurrent: -1\nsteps: [{id: a, task: {queue: q}}]"},
+		{"BroadcastString", "workflow: x\nsteps: [{id: a, receive: {message: m, broadcast: maybe}}]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +154,30 @@ func TestSchema_RejectsInvalid(t *testing.T) {
 			require.Error(t, schema.Validate(yamlToJSON(t, []byte(tt.src))))
 			_, err := Parse([]byte(tt.src), "")
 			require.Error(t, err, "the compiler rejects it too")
+		})
+	}
+}
+
+func TestSchema_AcceptsNewForms(t *testing.T) {
+	t.Parallel()
+
+	schema := compileWorkflowSchema(t)
+	for name, src := range map[string]string{
+		"ShortOnError":    "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: b}, {id: b, task: {queue: q}}]",
+		"ListOnError":     "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [b]}, {id: b, task: {queue: q}}]",
+		"Routes":          "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{codes: e, next: b}, {codes: [f, g], compensate: true}, {next: [b]}]}, {id: b, task: {queue: q}}]",
+		"CompensateRoute": "workflow: x\nsteps: [{id: a, task: {queue: q}, onError: [{compensate: true}]}]",
+		"BackEdge":        "workflow: x\nsteps: [{id: a, task: {queue: q}}, {id: b, after: a, task: {queue: q}, next: a, maxIterations: 1000}]",
+		"Heartbeat":       "workflow: x\nsteps: [{id: a, task: {queue: q}, heartbeat: PT30S, compensate: {task: {queue: q}, heartbeat: 1m}}]",
+		"TimerUntil":      "workflow: x\nsteps: [{id: a, timer: {until: 'timestamp(input.at)'}}]",
+		"Everything":      "workflow: x\nmaxConcurrent: 3\nconcurrencyKey: input.k\ntimeout: P7D\nonFailure: compensate\nsteps: [{id: a, receive: {message: m, correlate: input.k, timeout: P1D, broadcast: true}, onTimeout: [b]}, {id: b, workflow: {name: c, version: 2}}]",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			require.NoError(t, schema.Validate(yamlToJSON(t, []byte(src))))
+			w, err := Parse([]byte(src), "")
+			require.NoError(t, err, "the compiler accepts it too")
+			require.NoError(t, schema.Validate(yamlToJSON(t, w.Source)), "canonical source")
 		})
 	}
 }

@@ -34,6 +34,10 @@ type Spec struct {
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// OnFailure says what a failed instance does. Defaults to [FailureFail].
 	OnFailure FailureMode `json:"onFailure,omitempty" yaml:"onFailure,omitempty"`
+	// MaxConcurrent is the most instances of this workflow that run at
+	// once; the others are deferred and start in FIFO order. Zero means no
+	// limit.
+	MaxConcurrent int `json:"maxConcurrent,omitempty" yaml:"maxConcurrent,omitempty"`
 	// Steps are the steps outside any stage.
 	Steps []SpecStep `json:"steps,omitempty" yaml:"steps,omitempty"`
 	// Stages are serial groups of steps.
@@ -77,12 +81,24 @@ type SpecStep struct {
 	Retry *SpecRetry `json:"retry,omitempty" yaml:"retry,omitempty"`
 	// Timeout bounds each attempt of the step. Zero means no timeout.
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	// OnError lists the steps taken when this step fails after its retries.
-	OnError StringList `json:"onError,omitempty" yaml:"onError,omitempty"`
+	// Heartbeat is how often the worker of a task step must report that
+	// it is alive; when it does not, its lease ends and the task is handed
+	// to another worker. Zero means no heartbeat. Only for task steps.
+	Heartbeat Duration `json:"heartbeat,omitempty" yaml:"heartbeat,omitempty"`
+	// OnError routes the errors this step fails with after its retries.
+	OnError ErrorRoutes `json:"onError,omitempty" yaml:"onError,omitempty"`
 	// OnTimeout lists the steps taken when this step times out.
 	OnTimeout StringList `json:"onTimeout,omitempty" yaml:"onTimeout,omitempty"`
+	// Next is a back-edge: when this step completes, the workflow goes
+	// back to the named earlier step, which runs again with every step
+	// after it.
+	Next string `json:"next,omitempty" yaml:"next,omitempty"`
+	// MaxIterations bounds how often the back-edge of Next is taken, from
+	// 1 to 1000. Nil means [DefaultMaxIterations]. Only with Next.
+	MaxIterations *int `json:"maxIterations,omitempty" yaml:"maxIterations,omitempty"`
 	// Compensate is the step that undoes this one when the workflow
-	// compensates. It has no id, after, onError, onTimeout or compensate.
+	// compensates. It has no id, after, onError, onTimeout, next or
+	// compensate.
 	Compensate *SpecStep `json:"compensate,omitempty" yaml:"compensate,omitempty"`
 	// WaitEffects makes dependants wait until this step's side effects
 	// have an outcome.
@@ -147,6 +163,9 @@ type SpecReceive struct {
 	Correlate string `json:"correlate,omitempty" yaml:"correlate,omitempty"`
 	// Timeout bounds the wait. Zero means no timeout.
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Broadcast delivers a message to every instance waiting for it
+	// without consuming it. Otherwise one waiting instance consumes it.
+	Broadcast bool `json:"broadcast,omitempty" yaml:"broadcast,omitempty"`
 }
 
 // SpecHuman is a human step as written.
@@ -175,6 +194,9 @@ func (h SpecHuman) MarshalYAML() (any, error) {
 type SpecChild struct {
 	// Name is the child workflow's name. Required.
 	Name string `json:"name" yaml:"name"`
+	// Version pins the child to a deployed version of the workflow. Zero
+	// means the latest version at the time the child starts.
+	Version int `json:"version,omitempty" yaml:"version,omitempty"`
 	// Input is a CEL expression giving the child's input. When empty the
 	// child gets this step's input.
 	Input string `json:"input,omitempty" yaml:"input,omitempty"`
@@ -232,4 +254,68 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 	}
 	*l = list
 	return nil
+}
+
+// ErrorRoutes is a step's onError as written: routes tried in order when
+// the step fails after its retries. It may be written as a step id or a
+// list of step ids, which is one route without codes ("onError: x" is
+// "onError: [{next: [x]}]"), or as a list of [SpecErrorRoute].
+//
+// It encodes in the short form when it is one route without codes that
+// goes to steps, and as a list of routes otherwise, so that both spellings
+// of the same routes give the same canonical JSON.
+type ErrorRoutes []SpecErrorRoute
+
+// SpecErrorRoute is one onError route as written. It has Next or
+// Compensate, not both.
+type SpecErrorRoute struct {
+	// Codes are the error codes the route matches. Nil matches every
+	// error; only the last route may leave it out.
+	Codes StringList `json:"codes,omitempty" yaml:"codes,omitempty"`
+	// Next lists the steps the route goes to.
+	Next StringList `json:"next,omitempty" yaml:"next,omitempty"`
+	// Compensate runs the saga: the compensations of the completed steps,
+	// in reverse order.
+	Compensate bool `json:"compensate,omitempty" yaml:"compensate,omitempty"`
+}
+
+// short reports whether the routes can be written as a list of step ids:
+// one route without codes that goes to steps.
+func (r ErrorRoutes) short() bool {
+	return len(r) == 1 && r[0].Codes == nil && !r[0].Compensate && len(r[0].Next) > 0
+}
+
+// MarshalJSON encodes the routes as a list of step ids when they are one
+// route without codes, else as a list of routes.
+func (r ErrorRoutes) MarshalJSON() ([]byte, error) {
+	if r.short() {
+		return json.Marshal([]string(r[0].Next))
+	}
+	return json.Marshal([]SpecErrorRoute(r))
+}
+
+// UnmarshalJSON decodes a step id, a list of step ids or a list of routes.
+func (r *ErrorRoutes) UnmarshalJSON(b []byte) error {
+	var ids StringList
+	if err := json.Unmarshal(b, &ids); err == nil {
+		*r = nil
+		if len(ids) > 0 {
+			*r = ErrorRoutes{{Next: ids}}
+		}
+		return nil
+	}
+	var routes []SpecErrorRoute
+	if err := json.Unmarshal(b, &routes); err != nil {
+		return fmt.Errorf("must be a step id, a list of step ids or a list of routes")
+	}
+	*r = routes
+	return nil
+}
+
+// MarshalYAML encodes the routes as MarshalJSON does.
+func (r ErrorRoutes) MarshalYAML() (any, error) {
+	if r.short() {
+		return []string(r[0].Next), nil
+	}
+	return []SpecErrorRoute(r), nil
 }

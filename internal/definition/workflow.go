@@ -9,7 +9,17 @@ package definition
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
+)
+
+// Back-edge iteration limits.
+const (
+	// DefaultMaxIterations is how often a back-edge (next) is taken when
+	// maxIterations is not given.
+	DefaultMaxIterations = 10
+	// MaxIterationsLimit is the largest maxIterations allowed.
+	MaxIterationsLimit = 1000
 )
 
 // FailureMode says what happens to an instance when a step fails for good
@@ -69,6 +79,10 @@ type Workflow struct {
 	Timeout time.Duration
 	// OnFailure says what a failed instance does.
 	OnFailure FailureMode
+	// MaxConcurrent is the most instances of this workflow that run at
+	// once; the others are deferred and start in FIFO order. Zero means no
+	// limit.
+	MaxConcurrent int
 	// Steps are all the steps in topological order of their after
 	// dependencies; steps that could go in either order keep file order.
 	Steps []*Step
@@ -137,10 +151,23 @@ type Step struct {
 	Retry RetryPolicy
 	// Timeout bounds each attempt of the step. Zero means no timeout.
 	Timeout time.Duration
-	// OnError are the steps taken when this step fails after its retries.
-	OnError []string
+	// Heartbeat is how often the worker of a task step must report that
+	// it is alive, or lose its lease. Zero means no heartbeat. Only task
+	// steps have one.
+	Heartbeat time.Duration
+	// OnError are the routes tried, in order, when this step fails after
+	// its retries; the first that matches the error's code is taken (see
+	// [Step.ErrorRoute]). Nil when the step has no error path.
+	OnError []ErrorRoute
 	// OnTimeout are the steps taken when this step times out.
 	OnTimeout []string
+	// Next is the id of an earlier step the workflow goes back to when
+	// this step completes (a back-edge), "" if none. The target and every
+	// step reachable from it ([Workflow.Reachable]) run again.
+	Next string
+	// MaxIterations bounds how often the back-edge of Next is taken per
+	// instance; 0 when Next is "".
+	MaxIterations int
 	// Compensate is the step that undoes this one, nil if none.
 	Compensate *Step
 	// WaitEffects makes dependants wait until this step's side effects
@@ -162,6 +189,75 @@ func (s *Step) HandlerKey() string {
 		return s.Task.Handler
 	}
 	return s.Task.Queue
+}
+
+// ErrorRoute is one compiled onError route of a step. It has Next or
+// Compensate, not both.
+type ErrorRoute struct {
+	// Codes are the error codes the route matches; nil matches every
+	// error. Only a step's last route has nil Codes.
+	Codes []string
+	// Next are the ids of the steps the route goes to.
+	Next []string
+	// Compensate runs the saga: the compensations of the completed steps,
+	// in reverse order of completion.
+	Compensate bool
+}
+
+// Matches reports whether the route applies to an error with the given
+// code: it has no codes, or code is one of them.
+func (r *ErrorRoute) Matches(code string) bool {
+	return r.Codes == nil || slices.Contains(r.Codes, code)
+}
+
+// ErrorRoute returns the first of the step's onError routes that matches
+// an error with the given code, or nil if none does.
+func (s *Step) ErrorRoute(code string) *ErrorRoute {
+	for i := range s.OnError {
+		if s.OnError[i].Matches(code) {
+			return &s.OnError[i]
+		}
+	}
+	return nil
+}
+
+// Reachable returns the ids of the steps reachable from the step from,
+// itself included, through Dependents and the steps its onError routes
+// and onTimeout go to, in the order of Steps. These are the steps a
+// back-edge to from runs again. It returns nil if from is not a step of
+// Steps.
+func (w *Workflow) Reachable(from string) []string {
+	start := w.byID[from]
+	if start == nil || start.Index < 0 {
+		return nil
+	}
+	seen := make([]bool, len(w.Steps))
+	seen[start.Index] = true
+	queue := []*Step{start}
+	visit := func(ids []string) {
+		for _, id := range ids {
+			if t := w.byID[id]; t != nil && t.Index >= 0 && !seen[t.Index] {
+				seen[t.Index] = true
+				queue = append(queue, t)
+			}
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		visit(s.Dependents)
+		for _, r := range s.OnError {
+			visit(r.Next)
+		}
+		visit(s.OnTimeout)
+	}
+	var out []string
+	for i, ok := range seen {
+		if ok {
+			out = append(out, w.Steps[i].ID)
+		}
+	}
+	return out
 }
 
 // HTTPSpec is a compiled http step.
@@ -193,6 +289,9 @@ type ReceiveSpec struct {
 	Correlate *Expr
 	// Timeout bounds the wait. Zero means no timeout.
 	Timeout time.Duration
+	// Broadcast delivers a message to every instance waiting for it
+	// without consuming it; otherwise one waiting instance consumes it.
+	Broadcast bool
 }
 
 // HumanSpec is a compiled human step.
@@ -208,6 +307,9 @@ type HumanSpec struct {
 type ChildSpec struct {
 	// Name is the child workflow's name.
 	Name string
+	// Version is the version of the child workflow to start. Zero means
+	// the latest version when the child starts.
+	Version int
 	// Input gives the child's input, nil to pass this step's input.
 	Input *Expr
 }

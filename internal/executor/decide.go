@@ -385,14 +385,19 @@ func (d *decider) failStep(step *definition.Step, attempt int, startedAt time.Ti
 	d.failAfterRetries(step, e)
 }
 
-// failAfterRetries takes the step's error path, or fails the workflow.
+// failAfterRetries takes the first of the step's error routes that matches
+// the error, or fails the workflow.
 func (d *decider) failAfterRetries(step *definition.Step, e *journal.Error) {
 	if !d.st.Status.Active() {
 		return
 	}
-	if len(step.OnError) > 0 {
+	if route := step.ErrorRoute(e.Code); route != nil {
+		if route.Compensate {
+			d.compensate(e)
+			return
+		}
 		in, _ := json.Marshal(map[string]any{"error": e, "input": d.stepState(step.ID).Input})
-		for _, id := range step.OnError {
+		for _, id := range route.Next {
 			if t := d.def.Step(id); t != nil && d.status(id) == ordotype.StepPending {
 				d.schedule(t, in)
 			}
