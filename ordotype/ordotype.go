@@ -112,6 +112,14 @@ const (
 	TaskEffect TaskKind = "effect"
 	// TaskTimer fires a timer.
 	TaskTimer TaskKind = "timer"
+	// TaskReceive is a receive step waiting for a message: its queue names
+	// the message and correlation key, and it comes due when the wait
+	// times out.
+	TaskReceive TaskKind = "receive"
+	// TaskAdmit admits a deferred instance when a slot of its concurrency
+	// key (or of its workflow's maxConcurrent) is free; its queue names the
+	// slot group, so that the oldest one per group goes first.
+	TaskAdmit TaskKind = "admit"
 )
 
 // Clock is how every part of Ordo reads time, so that tests can make a week

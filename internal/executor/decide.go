@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ordoflow/ordo/internal/definition"
@@ -33,6 +34,8 @@ type Start struct {
 	IdempotencyKey string
 	BusinessKey    string
 	ParentID       string
+	ParentStep     string // the parent's step that starts this child
+	ParentAttempt  int
 	Version        int // the definition version the instance runs on
 }
 
@@ -45,6 +48,8 @@ type StepDone struct {
 	State     json.RawMessage // nil: unchanged
 	Effects   []Effect
 	Err       *journal.Error // nil on success
+	// MessageID is the message that completed a receive step.
+	MessageID string
 }
 
 // EffectDone is the outcome of one try of a side effect.
@@ -150,10 +155,21 @@ func Decide(ctx context.Context, def *definition.Workflow, st *journal.State, cm
 	} else {
 		d.st = st.Clone()
 	}
+	wasTerminal := d.st.Status.Terminal()
 	var err error
 	switch c := cmd.(type) {
 	case Start:
 		err = d.start(c)
+	case MessageReceived:
+		err = d.messageReceived(c)
+	case ChildStarted:
+		err = d.childStarted(c)
+	case ChildDone:
+		err = d.childDone(c)
+	case Admit:
+		err = d.admit()
+	case Deadline:
+		err = d.deadline()
 	case StepDone:
 		err = d.stepDone(c)
 	case EffectDone:
@@ -171,6 +187,9 @@ func Decide(ctx context.Context, def *definition.Workflow, st *journal.State, cm
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !wasTerminal && d.st.Status.Terminal() {
+		d.ended()
 	}
 	return &Decision{Events: d.events, Tasks: d.tasks, State: d.st}, nil
 }
@@ -216,6 +235,11 @@ func (d *decider) start(c Start) error {
 		return fmt.Errorf("instance %s already started: %w", c.ID, ordotype.ErrInvalid)
 	}
 	d.st.ID = c.ID
+	d.st.Input = c.Input
+	slots, err := d.slotGroups()
+	if err != nil {
+		return fmt.Errorf("instance of %s: %w: %w", d.def.Name, err, ordotype.ErrInvalid)
+	}
 	d.emit(&journal.Event{
 		Type:           journal.WorkflowStarted,
 		Workflow:       d.def.Name,
@@ -223,9 +247,19 @@ func (d *decider) start(c Start) error {
 		IdempotencyKey: c.IdempotencyKey,
 		BusinessKey:    c.BusinessKey,
 		ParentID:       c.ParentID,
+		ParentStep:     c.ParentStep,
+		ParentAttempt:  c.ParentAttempt,
 		Input:          c.Input,
+		Slots:          slots,
 	})
-	d.advance()
+	if len(slots) > 0 {
+		// Deferred until it holds a slot of every group; the oldest
+		// instance of its first group is admitted first.
+		d.emit(&journal.Event{Type: journal.WorkflowDeferred})
+		d.tasks = append(d.tasks, NewTask{Kind: ordotype.TaskAdmit, Queue: slots[0], DueAt: d.now})
+		return nil
+	}
+	d.running()
 	return nil
 }
 
@@ -245,12 +279,18 @@ func (d *decider) stepDone(c StepDone) error {
 	if ss.Status == ordotype.StepRunning {
 		startedAt = time.Time{}
 	}
+	if c.Err == nil && step.Next != "" && d.st.Loops[step.ID] >= step.MaxIterations {
+		c.Err = &journal.Error{
+			Message: fmt.Sprintf("step %s went back to %s %d times, the most its maxIterations allows", step.ID, step.Next, step.MaxIterations),
+			Code:    "max_iterations",
+		}
+	}
 	if c.Err != nil {
 		d.failStep(step, c.Attempt, startedAt, c.Err)
 	} else {
 		d.emit(&journal.Event{
 			Type: journal.StepCompleted, Step: c.Step, Attempt: c.Attempt, StartedAt: startedAt,
-			Output: c.Output, State: c.State, Effects: len(c.Effects),
+			Output: c.Output, State: c.State, Effects: len(c.Effects), MessageID: c.MessageID,
 		})
 		for i, eff := range c.Effects {
 			key := EffectKey(d.st.ID, c.Step, c.Attempt, i)
@@ -264,9 +304,37 @@ func (d *decider) stepDone(c StepDone) error {
 				Payload: payload, DueAt: d.now,
 			})
 		}
+		d.completed(step, c.Output)
+		return nil
 	}
 	d.advance()
 	return nil
+}
+
+// completed moves on after a step completed: a compensation marks its step
+// compensated and the saga goes on; a back-edge goes back to its earlier
+// step; any other step lets the steps after it run.
+func (d *decider) completed(step *definition.Step, output json.RawMessage) {
+	switch {
+	case step.Index < 0:
+		d.emit(&journal.Event{Type: journal.StepCompensated, Step: strings.TrimSuffix(step.ID, compensateSuffix)})
+	case step.Next != "" && d.st.Status.Active() && !d.st.Compensating:
+		d.loop(step, output)
+	}
+	d.advance()
+}
+
+// loop takes step's back-edge: the steps from its Next on that have run are
+// reset, and Next runs again with step's output as its input.
+func (d *decider) loop(step *definition.Step, output json.RawMessage) {
+	var reset []string
+	for _, id := range d.def.Reachable(step.Next) {
+		if d.status(id) != ordotype.StepPending {
+			reset = append(reset, id)
+		}
+	}
+	d.emit(&journal.Event{Type: journal.WorkflowLooped, Step: step.ID, Iteration: d.st.Loops[step.ID] + 1, Reset: reset})
+	d.schedule(d.def.Step(step.Next), output)
 }
 
 func (d *decider) effectDone(c EffectDone) error {
@@ -310,6 +378,9 @@ func (d *decider) effectDone(c EffectDone) error {
 func (d *decider) resubmit(c Resubmit) error {
 	if d.st.Status != ordotype.StatusReview && d.st.Status != ordotype.StatusFailed {
 		return fmt.Errorf("instance %s is %s; only instances in review or failed can be resubmitted: %w", d.st.ID, d.st.Status, ordotype.ErrInvalid)
+	}
+	if d.st.Compensating {
+		return d.resubmitCompensation(c)
 	}
 	var from []string
 	if c.From != "" {
@@ -366,6 +437,11 @@ func (d *decider) cancel(c Cancel) error {
 	if reason == "" {
 		reason = "cancelled"
 	}
+	if d.def.OnFailure == definition.FailureCompensate && d.st.Status.Active() && !d.st.Compensating && d.hasCompensations() {
+		// Undo what was done first; the instance ends cancelled.
+		d.startCompensation(&journal.Error{Message: reason, Code: codeCancelled})
+		return nil
+	}
 	d.emit(&journal.Event{Type: journal.WorkflowCancelled, Reason: reason})
 	return nil
 }
@@ -391,6 +467,23 @@ func (d *decider) failAfterRetries(step *definition.Step, e *journal.Error) {
 	if !d.st.Status.Active() {
 		return
 	}
+	if step.Index < 0 {
+		// A compensation failed for good: an operator decides.
+		d.emit(&journal.Event{Type: journal.WorkflowParked, Error: e})
+		return
+	}
+	if d.st.Compensating {
+		return // the saga goes on
+	}
+	if e.Code == codeTimeout && len(step.OnTimeout) > 0 {
+		in, _ := json.Marshal(map[string]any{"error": e, "input": d.stepState(step.ID).Input})
+		for _, id := range step.OnTimeout {
+			if t := d.def.Step(id); t != nil && d.status(id) == ordotype.StepPending {
+				d.schedule(t, in)
+			}
+		}
+		return
+	}
 	if route := step.ErrorRoute(e.Code); route != nil {
 		if route.Compensate {
 			d.compensate(e)
@@ -404,11 +497,7 @@ func (d *decider) failAfterRetries(step *definition.Step, e *journal.Error) {
 		}
 		return
 	}
-	if d.def.OnFailure == definition.FailureReview {
-		d.emit(&journal.Event{Type: journal.WorkflowParked, Error: e})
-		return
-	}
-	d.emit(&journal.Event{Type: journal.WorkflowFailed, Error: e})
+	d.failWorkflow(e)
 }
 
 func (d *decider) random() float64 {
@@ -423,6 +512,10 @@ func (d *decider) random() float64 {
 // topological order, so one pass sees the effect of every skip it makes.
 func (d *decider) advance() {
 	if !d.st.Status.Active() {
+		return
+	}
+	if d.st.Compensating {
+		d.continueCompensation()
 		return
 	}
 	for _, step := range d.def.Steps {
@@ -471,16 +564,13 @@ func (d *decider) ready(step *definition.Step) bool {
 
 func (d *decider) schedule(step *definition.Step, in json.RawMessage) {
 	attempt := d.stepState(step.ID).Attempt + 1
-	due := d.now
-	switch step.Kind {
-	case definition.KindTimer:
-		due = d.timerDue(step)
-	case definition.KindHuman, definition.KindReceive, definition.KindWorkflow:
-		due = Never
+	if Waits(step.Kind) {
+		// A step that waits makes its instance wait, if nothing else runs.
+		d.scheduleWait(step, attempt, in)
+		return
 	}
-	// A step that waits makes its instance wait, if nothing else runs.
-	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: due, Waiting: Waits(step.Kind)})
-	d.addStepTask(step, attempt, due)
+	d.emit(&journal.Event{Type: journal.StepScheduled, Step: step.ID, Attempt: attempt, Input: in, DueAt: d.now})
+	d.addStepTask(step, attempt, d.now)
 }
 
 func (d *decider) timerDue(step *definition.Step) time.Time {

@@ -40,8 +40,9 @@ steps:
 	}{
 		{"FirstRoute", "fail", "card_expired", []string{"step.failed:charge", "step.scheduled:ask-new-card"}, ordotype.StatusRunning},
 		{"SeveralSteps", "fail", "fraud", []string{"step.failed:charge", "step.scheduled:alert", "step.scheduled:block"}, ordotype.StatusRunning},
-		{"CompensateFails", "fail", "goods_unavailable", []string{"step.failed:charge", "workflow.failed"}, ordotype.StatusFailed},
-		{"CompensateReviews", "review", "goods_unavailable", []string{"step.failed:charge", "workflow.parked"}, ordotype.StatusReview},
+		// Nothing completed before charge: the saga has nothing to undo.
+		{"CompensateOnFail", "fail", "goods_unavailable", []string{"step.failed:charge", "workflow.compensating", "workflow.compensated"}, ordotype.StatusCompensated},
+		{"CompensateOnReview", "review", "goods_unavailable", []string{"step.failed:charge", "workflow.compensating", "workflow.compensated"}, ordotype.StatusCompensated},
 		{"NoRouteMatches", "fail", "timeout", []string{"step.failed:charge", "workflow.failed"}, ordotype.StatusFailed},
 		{"NoCode", "review", "", []string{"step.failed:charge", "workflow.parked"}, ordotype.StatusReview},
 	}

@@ -310,8 +310,9 @@ func Apply(s *State, e *Event) error {
 		}
 	case WorkflowResubmitted:
 		s.Status = ordotype.StatusRunning
-		s.Compensating = false
-		s.Error = nil
+		if !s.Compensating {
+			s.Error = nil
+		}
 		s.FinishedAt = time.Time{}
 		s.Output = nil
 		if len(e.Input) > 0 {
