@@ -295,7 +295,7 @@ func (e *Engine) Get(ctx context.Context, id string) (*Instance, error) {
 func (e *Engine) fromState(ctx context.Context, st *journal.State) (*Instance, error) {
 	inst := &Instance{
 		ID: st.ID, Workflow: st.Workflow, Version: st.Version, Status: st.Status,
-		IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey, ParentID: st.ParentID,
+		IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey, ParentID: st.ParentID, ParentStep: st.ParentStep,
 		Input: st.Input, State: st.Data, Output: st.Output, Error: publicError(st.Error),
 		Seq: st.Seq, CreatedAt: st.CreatedAt, UpdatedAt: st.UpdatedAt, FinishedAt: st.FinishedAt,
 	}
@@ -304,14 +304,26 @@ func (e *Engine) fromState(ctx context.Context, st *journal.State) (*Instance, e
 		return nil, fmt.Errorf("ordo: instance %s: %w", st.ID, err)
 	}
 	inst.Steps = make([]StepInfo, 0, len(def.Steps))
-	for _, s := range def.Steps {
-		info := StepInfo{ID: s.ID, Status: ordotype.StepPending}
-		if ss := st.Steps[s.ID]; ss != nil {
+	add := func(id string, ss *journal.StepState) {
+		info := StepInfo{ID: id, Status: ordotype.StepPending}
+		if ss != nil {
 			info.Status, info.Attempt = ss.Status, ss.Attempt
 			info.Input, info.Output, info.Error = ss.Input, ss.Output, publicError(ss.Error)
 			info.Reason, info.StartedAt, info.FinishedAt = ss.Reason, ss.StartedAt, ss.FinishedAt
+			info.Child, info.Key, info.MessageID = ss.Child, ss.Key, ss.MessageID
 		}
 		inst.Steps = append(inst.Steps, info)
+	}
+	for _, s := range def.Steps {
+		add(s.ID, st.Steps[s.ID])
+	}
+	// Compensations that ran follow, in the order of their steps.
+	for _, s := range def.Steps {
+		if c := s.Compensate; c != nil {
+			if ss := st.Steps[c.ID]; ss != nil {
+				add(c.ID, ss)
+			}
+		}
 	}
 	return inst, nil
 }
@@ -324,6 +336,41 @@ func (e *Engine) Wait(ctx context.Context, id string) (*Instance, error) {
 		return nil, fmt.Errorf("ordo: wait %s: %w", id, err)
 	}
 	return e.fromState(ctx, st)
+}
+
+// SendOptions are the options of [Engine.Send].
+type SendOptions struct {
+	// MessageID identifies the message: sending a message with the same
+	// name and ID again does nothing. A new ID is made when empty.
+	MessageID string
+	// TTL is how long the message waits for a receive step when none waits
+	// for it yet. Defaults to 24 hours.
+	TTL time.Duration
+}
+
+// SendResult is what [Engine.Send] did.
+type SendResult = engine.SendResult
+
+// Send sends a message to the receive steps waiting for name with the
+// correlation key key. It goes to the instance that has waited longest (or
+// to every waiting instance, for a broadcast receive step); when none waits
+// yet, it is kept for the TTL and taken by the first receive step that
+// begins to wait for it. payload is encoded as JSON and becomes the receive
+// step's output. opts may be nil.
+func (e *Engine) Send(ctx context.Context, name, key string, payload any, opts *SendOptions) (*SendResult, error) {
+	raw, err := toJSON(payload)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: send %s: %w", name, err)
+	}
+	p := engine.SendParams{Name: name, Key: key, Payload: raw}
+	if opts != nil {
+		p.MessageID, p.TTL = opts.MessageID, opts.TTL
+	}
+	res, err := e.eng.Send(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: send %s: %w", name, err)
+	}
+	return res, nil
 }
 
 // ListParams filter [Engine.List]. Zero fields do not filter.

@@ -180,10 +180,12 @@ type Instance struct {
 	IdempotencyKey string
 	BusinessKey    string
 	ParentID       string
-	Input          json.RawMessage
-	State          json.RawMessage
-	Output         json.RawMessage
-	Error          *Error
+	// ParentStep is the parent's step that started this child workflow.
+	ParentStep string
+	Input      json.RawMessage
+	State      json.RawMessage
+	Output     json.RawMessage
+	Error      *Error
 	// Steps in the definition's order.
 	Steps      []StepInfo
 	Seq        int64 // sequence number of the last journal event
@@ -213,6 +215,12 @@ type StepInfo struct {
 	Reason     string // why it was skipped
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Child is the instance a workflow step started.
+	Child string
+	// Key is the correlation key a receive step waits for; MessageID the
+	// message that completed it.
+	Key       string
+	MessageID string
 }
 
 // Event is one entry of an instance's journal.

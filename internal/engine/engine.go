@@ -125,6 +125,9 @@ type Engine struct {
 
 	steps   *pool
 	effects *pool
+	waits   *pool // receive steps: kept messages, and timeouts
+	admits  *pool // deferred instances
+	fm      flowMetrics
 
 	mu        sync.RWMutex
 	handlers  map[string]StepFunc
@@ -209,10 +212,18 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
 	e.effects.addQueue("*")
+	for _, q := range []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline} {
+		e.steps.addQueue(q)
+	}
+	e.waits = newPool(ordotype.TaskReceive, 4, 256, e.runReceive, e.taskDone)
+	e.waits.addQueue("*")
+	e.admits = newPool(ordotype.TaskAdmit, 2, 64, e.runAdmit, e.taskDone)
+	e.admits.addQueue("*")
 	e.registerBuiltinEffects()
-	e.schedWG.Add(2)
+	e.schedWG.Add(3)
 	go e.scheduler()
 	go e.heartbeat()
+	go e.janitor()
 	return e, nil
 }
 
@@ -244,8 +255,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.stopping.Store(true)
 		close(e.stop)
 		e.schedWG.Wait()
-		e.steps.close()
-		e.effects.close()
+		for _, p := range e.pools() {
+			p.close()
+		}
 		e.commit.close()
 		if _, rerr := e.store.ReleaseLeases(context.WithoutCancel(ctx), e.node); rerr != nil && !errors.Is(rerr, ordotype.ErrClosed) {
 			err = fmt.Errorf("engine: handing back leases: %w", rerr)
@@ -271,22 +283,9 @@ func (e *Engine) Clock() ordotype.Clock { return e.clock }
 // left to stall or to have a setting ignored.
 func Unsupported(def *definition.Workflow) []string {
 	var out []string
-	if def.ConcurrencyKey != nil {
-		out = append(out, "concurrencyKey (deferred workflows)")
-	}
-	if def.Timeout > 0 {
-		out = append(out, "timeout on the workflow")
-	}
-	if def.OnFailure == definition.FailureCompensate {
-		out = append(out, "onFailure: compensate (sagas)")
-	}
 	for _, s := range def.Steps {
-		switch s.Kind {
-		case definition.KindReceive, definition.KindHuman, definition.KindWorkflow:
+		if s.Kind == definition.KindHuman {
 			out = append(out, fmt.Sprintf("step %q: %s steps", s.ID, s.Kind))
-		}
-		if len(s.OnTimeout) > 0 {
-			out = append(out, fmt.Sprintf("step %q: onTimeout", s.ID))
 		}
 	}
 	return out
@@ -479,6 +478,13 @@ const maxConflicts = 1000
 // until it is committed on a shared store (where only the database can
 // order writers).
 func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef) (*journal.State, bool, error) {
+	return e.applyWith(ctx, def, st, cmd, ref, nil)
+}
+
+// applyWith is apply for a change that also consumes a kept message (a
+// receive step taking it): if the message is gone or taken, nothing is
+// written and the error wraps ordotype.ErrDuplicate.
+func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef, consume *ordostore.ConsumeRef) (*journal.State, bool, error) {
 	id := ""
 	if st != nil {
 		id = st.ID
@@ -513,6 +519,9 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 			dec = &executor.Decision{State: st}
 		}
 		tr, local := e.build(st, dec, ref, now)
+		if !stale {
+			tr.Consume = consume
+		}
 		req, err := e.commit.submit(ctx, tr)
 		if err != nil {
 			release()
@@ -629,9 +638,16 @@ func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
 		}
 	case ordotype.TaskEffect:
 		return e.effects
+	case ordotype.TaskReceive:
+		return e.waits
+	case ordotype.TaskAdmit:
+		return e.admits
 	}
 	return nil
 }
+
+// pools returns every pool of the engine.
+func (e *Engine) pools() []*pool { return []*pool{e.steps, e.effects, e.waits, e.admits} }
 
 func (e *Engine) unreserve(local []localTask) {
 	for _, lt := range local {

@@ -57,7 +57,7 @@ func (e *Engine) scheduler() {
 // claimAll fills the pools' free slots with due tasks from the store.
 func (e *Engine) claimAll(ctx context.Context) (int, error) {
 	total := 0
-	for _, p := range []*pool{e.steps, e.effects} {
+	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {
 			continue
@@ -104,7 +104,7 @@ func (e *Engine) claimAll(ctx context.Context) (int, error) {
 func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var best time.Time
 	found := false
-	for _, p := range []*pool{e.steps, e.effects} {
+	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {
 			continue
@@ -132,12 +132,13 @@ func (e *Engine) taskDone() {
 // pools have nothing queued or running and no more tasks can be claimed now.
 // It is for tests driving a fake clock.
 func (e *Engine) Idle(ctx context.Context) error {
+	e.expireMessages(ctx)
 	for {
 		n, err := e.claimAll(ctx)
 		if err != nil {
 			return err
 		}
-		for e.steps.busy() || e.effects.busy() {
+		for e.busy() {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -149,7 +150,7 @@ func (e *Engine) Idle(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if n == 0 && !e.steps.busy() && !e.effects.busy() {
+			if n == 0 && !e.busy() {
 				return nil
 			}
 		}
@@ -176,7 +177,10 @@ func (e *Engine) heartbeat() {
 			return
 		case <-t.C():
 		}
-		ids = e.effects.heldIDs(e.steps.heldIDs(ids[:0]))
+		ids = ids[:0]
+		for _, p := range e.pools() {
+			ids = p.heldIDs(ids)
+		}
 		if len(ids) == 0 {
 			continue
 		}
@@ -184,5 +188,31 @@ func (e *Engine) heartbeat() {
 		if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: e.node, IDs: ids, Until: until}); err != nil {
 			e.log.ErrorContext(ctx, "renewing task leases", "tasks", len(ids), "error", err)
 		}
+	}
+}
+
+// busy reports whether a pool has a task queued or running.
+func (e *Engine) busy() bool {
+	for _, p := range e.pools() {
+		if p.busy() {
+			return true
+		}
+	}
+	return false
+}
+
+// janitor expires the messages no receive step took in time.
+func (e *Engine) janitor() {
+	defer e.schedWG.Done()
+	ctx := context.Background()
+	for {
+		t := e.clock.NewTimer(10 * e.poll)
+		select {
+		case <-e.stop:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		e.expireMessages(ctx)
 	}
 }

@@ -33,6 +33,10 @@ func runnable(st *journal.State, t *ordostore.Task) bool {
 
 // runStep runs one leased step task and commits its result.
 func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
+	if run := e.control(t.Queue); run != nil {
+		run(ctx, t)
+		return
+	}
 	e.m.stepsRun.Add(1)
 	def, st, err := e.load(ctx, t.InstanceID, false)
 	if err == nil && !runnable(st, t) {

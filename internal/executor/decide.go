@@ -166,6 +166,8 @@ func Decide(ctx context.Context, def *definition.Workflow, st *journal.State, cm
 		err = d.childStarted(c)
 	case ChildDone:
 		err = d.childDone(c)
+	case WaitArmed:
+		err = d.waitArmed(c)
 	case Admit:
 		err = d.admit()
 	case Deadline:

@@ -50,6 +50,18 @@ type ChildDone struct {
 	Err     *journal.Error
 }
 
+// WaitArmed sets a receive step's task to come due when its wait times out,
+// once the messages kept for it before it began to wait were looked at.
+type WaitArmed struct {
+	Step    string
+	Attempt int
+}
+
+// ReceiveTask is the payload of a receive step's task once it is armed.
+type ReceiveTask struct {
+	Armed bool `json:"armed"`
+}
+
 // Admit runs a deferred instance: it got every slot it needs.
 type Admit struct{}
 
@@ -60,6 +72,7 @@ func (MessageReceived) command() {}
 func (ChildStarted) command()    {}
 func (ChildDone) command()       {}
 func (Admit) command()           {}
+func (WaitArmed) command()       {}
 func (Deadline) command()        {}
 
 // ParentTask is the payload of a QueueParent task.
@@ -159,6 +172,21 @@ func (d *decider) messageReceived(c MessageReceived) error {
 	return d.stepDone(StepDone{Step: c.Step, Attempt: c.Attempt, Output: c.Payload, MessageID: c.MessageID})
 }
 
+func (d *decider) waitArmed(c WaitArmed) error {
+	ss := d.stepState(c.Step)
+	step := d.def.Step(c.Step)
+	if d.st.Status.Terminal() || step == nil || step.Kind != definition.KindReceive ||
+		ss.Attempt != c.Attempt || ss.Status != ordotype.StepWaiting {
+		return ErrStale
+	}
+	payload, _ := json.Marshal(ReceiveTask{Armed: true})
+	d.tasks = append(d.tasks, NewTask{
+		Kind: ordotype.TaskReceive, Queue: MessageQueue(step.Receive.Message, ss.Key),
+		Step: c.Step, Attempt: c.Attempt, Payload: payload, DueAt: ss.DueAt,
+	})
+	return nil
+}
+
 func (d *decider) childStarted(c ChildStarted) error {
 	ss := d.stepState(c.Step)
 	if d.st.Status.Terminal() || ss.Attempt != c.Attempt || !ss.Status.Active() || ss.Child != "" {
@@ -218,9 +246,6 @@ func (d *decider) scheduleWait(step *definition.Step, attempt int, in json.RawMe
 		task.DueAt = ev.DueAt
 	case definition.KindHuman:
 		ev.DueAt, task.DueAt = Never, Never
-		if step.Timeout > 0 {
-			ev.DueAt, task.DueAt = d.now.Add(step.Timeout), d.now.Add(step.Timeout)
-		}
 	case definition.KindReceive:
 		key := ""
 		if step.Receive.Correlate != nil {
@@ -237,7 +262,10 @@ func (d *decider) scheduleWait(step *definition.Step, attempt int, in json.RawMe
 		if step.Receive.Timeout > 0 {
 			ev.DueAt = d.now.Add(step.Receive.Timeout)
 		}
-		task = NewTask{Kind: ordotype.TaskReceive, Queue: MessageQueue(step.Receive.Message, key), Step: step.ID, Attempt: attempt, DueAt: ev.DueAt}
+		// The task is due at once: the engine first looks for a message
+		// kept before the step began to wait, then arms it (WaitArmed) to
+		// come due when the wait times out.
+		task = NewTask{Kind: ordotype.TaskReceive, Queue: MessageQueue(step.Receive.Message, key), Step: step.ID, Attempt: attempt, DueAt: d.now}
 	case definition.KindWorkflow:
 		in := in
 		if step.Child.Input != nil {

@@ -140,7 +140,10 @@ steps:
 `)
 	d := run(t, def, nil, Start{ID: "i1", Input: json.RawMessage(`{"order":7}`)})
 	require.Equal(t, ordotype.StatusWaiting, d.State.Status)
-	require.Equal(t, t0.Add(3600e9), d.Tasks[0].DueAt)
+	require.Equal(t, t0, d.Tasks[0].DueAt, "due at once, to look for kept messages")
+	armed := run(t, def, d.State, WaitArmed{Step: "wait", Attempt: 1})
+	require.Empty(t, armed.Events)
+	require.Equal(t, t0.Add(3600e9), armed.Tasks[0].DueAt, "armed: due when the wait times out")
 	d = run(t, def, d.State, StepDone{Step: "wait", Attempt: 1, Err: &journal.Error{Message: "no message", Code: "timeout"}})
 	require.Equal(t, []string{"step.failed:wait", "step.scheduled:give-up"}, types(d))
 }

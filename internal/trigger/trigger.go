@@ -33,6 +33,10 @@ type StartParams struct {
 	// expression.
 	BusinessKey string
 	ParentID    string
+	// ParentStep and ParentAttempt name the parent's step that starts
+	// this instance, a child workflow.
+	ParentStep    string
+	ParentAttempt int
 }
 
 // Start validates p against def and returns the executor's start command
@@ -42,7 +46,7 @@ func Start(ctx context.Context, def *definition.Workflow, version int, p StartPa
 	if err != nil {
 		return executor.Start{}, err
 	}
-	cmd := executor.Start{Input: in, IdempotencyKey: p.IdempotencyKey, BusinessKey: p.BusinessKey, ParentID: p.ParentID, Version: version}
+	cmd := executor.Start{Input: in, IdempotencyKey: p.IdempotencyKey, BusinessKey: p.BusinessKey, ParentID: p.ParentID, ParentStep: p.ParentStep, ParentAttempt: p.ParentAttempt, Version: version}
 	var vars map[string]any
 	eval := func(field string, e *definition.Expr) (string, error) {
 		if vars == nil {
