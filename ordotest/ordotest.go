@@ -115,6 +115,15 @@ func (tt *Tester) RunUntilIdle() {
 }
 
 // Get returns an instance and fails the test on error.
+// RunDue runs everything that is due now, and what that makes due now,
+// without moving the clock: timers and timeouts in the future stay pending.
+func (tt *Tester) RunDue() {
+	tt.t.Helper()
+	if err := testhook.EngineOf(tt.Engine).Idle(context.Background()); err != nil {
+		tt.t.Fatalf("ordotest: running: %v", err)
+	}
+}
+
 func (tt *Tester) Get(id string) *ordo.Instance {
 	tt.t.Helper()
 	inst, err := tt.Engine.Get(context.Background(), id)

@@ -267,7 +267,15 @@ func (e *Engine) Stop(ctx context.Context) error {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Stats { return e.m.snapshot() }
+func (e *Engine) Stats() Stats {
+	s := e.m.snapshot()
+	s.MessagesSent = e.fm.messagesSent.Load()
+	s.MessagesDelivered = e.fm.messagesDelivered.Load()
+	s.MessagesDropped = e.fm.messagesDropped.Load()
+	s.ChildrenStarted = e.fm.childrenStarted.Load()
+	s.Admitted = e.fm.admitted.Load()
+	return s
+}
 
 // NodeID returns the name this process leases tasks under.
 func (e *Engine) NodeID() string { return e.node }

@@ -35,6 +35,12 @@ type Stats struct {
 	EffectsRun   int64 // side-effect tries performed by this process
 	Claims       int64 // claim queries
 	ClaimedTasks int64 // tasks claimed by them
+
+	MessagesSent      int64 // messages kept for receive steps
+	MessagesDelivered int64 // messages a receive step took
+	MessagesDropped   int64 // messages that expired before a receive step took them
+	ChildrenStarted   int64 // child instances started by workflow steps
+	Admitted          int64 // deferred instances admitted
 }
 
 func (m *metricsHook) snapshot() Stats {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ordoflow/ordo/internal/executor"
 	"github.com/ordoflow/ordo/ordostore"
 	"github.com/ordoflow/ordo/ordotype"
 )
@@ -159,7 +160,14 @@ func (e *Engine) Idle(ctx context.Context) error {
 
 // NextDue returns the earliest due time of an unleased task this process
 // could run, or ok=false. It is for tests driving a fake clock.
-func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) { return e.nextDue(ctx) }
+// A wait without a deadline (due at executor.Never) is not reported.
+func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
+	t, ok, err := e.nextDue(ctx)
+	if ok && !t.Before(executor.Never) {
+		return time.Time{}, false, err
+	}
+	return t, ok, err
+}
 
 // heartbeat renews the leases of the tasks this process holds (queued or
 // running) every third of the lease duration, so that a step that runs
