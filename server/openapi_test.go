@@ -183,6 +183,7 @@ func TestOpenAPI(t *testing.T) {
 			"/api/v1/workflows/{name}/instances": {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/resubmit":    {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/cancel":      {contentType: "application/json", body: `{"reason":"test"}`},
+			"/api/v1/messages":                   {contentType: "application/json", body: `{"name":"Ping","key":"k"}`},
 		}
 		for path, methods := range d.paths {
 			concrete := path

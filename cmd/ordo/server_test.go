@@ -251,6 +251,27 @@ func TestServerBinary(t *testing.T) {
 		require.Equal(t, 1, code, errOut)
 		require.Contains(t, errOut, "cannot resubmit")
 
+		// A receive step takes a message sent with ordo send.
+		recvFile := filepath.Join(dir, "recv.yaml")
+		require.NoError(t, os.WriteFile(recvFile, []byte("workflow: recv\nsteps:\n  - id: wait\n    receive: {message: Paid, correlate: input.orderId}\n"), 0o600))
+		_, errOut, code = ordo(t, bin, nil, append([]string{"deploy", recvFile}, admin...)...)
+		require.Equal(t, 0, code, errOut)
+		out, errOut, code = ordo(t, bin, nil, append([]string{"send", "Paid", "--key", "o-9", "--id", "pay-1", "--payload", `{"amount":12}`}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "kept", "nobody waits yet")
+		out, errOut, code = ordo(t, bin, nil, append([]string{"start", "recv", "--input", `{"orderId":"o-9"}`}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		recvID := strings.TrimSpace(out)
+		require.Eventually(t, func() bool {
+			out, _, _ := ordo(t, bin, read, "get", recvID, "-o", "json")
+			return strings.Contains(out, `"status": "completed"`) || strings.Contains(out, `"status":"completed"`)
+		}, 20*time.Second, 50*time.Millisecond, "the kept message completes the receive step")
+		out, errOut, code = ordo(t, bin, nil, append([]string{"send", "Paid", "--key", "o-9", "--id", "pay-1", "-o", "json"}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, `"duplicate": true`)
+		_, _, code = ordo(t, bin, read, "send", "Paid", "--key", "o-9")
+		require.Equal(t, 4, code, "a reader may not send")
+
 		// Exit code 3: not found.
 		for _, args := range [][]string{
 			{"get", "no-such-id"},
