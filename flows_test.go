@@ -189,8 +189,10 @@ steps:
   - {id: car, after: [hotel], task: {handler: ok}, compensate: {task: {handler: undo-car}}}
   - {id: pay, after: [car], task: {handler: fail}, retry: {maxAttempts: 2, initialInterval: 1s}}
 `), ordo.Handlers{
-		"ok":          noop,
-		"fail":        func(context.Context, *ordo.StepRequest) (ordo.Result, error) { return ordo.Result{}, errors.New("card declined") },
+		"ok": noop,
+		"fail": func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
+			return ordo.Result{}, errors.New("card declined")
+		},
 		"undo-flight": undo("flight"), "undo-hotel": undo("hotel"), "undo-car": undo("car"),
 	})
 	require.NoError(t, err)
