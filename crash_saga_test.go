@@ -34,9 +34,9 @@ workflow: saga-trip
 idempotencyKey: input.trip
 onFailure: compensate
 steps:
-  - {id: flight, task: {handler: work}, compensate: {task: {handler: work}}}
-  - {id: hotel, after: [flight], workflow: {name: saga-hotel}, compensate: {task: {handler: work}}}
-  - {id: car, after: [hotel], task: {handler: work}, compensate: {task: {handler: work}}}
+  - {id: flight, task: {handler: work}, compensate: {task: {handler: undo}}}
+  - {id: hotel, after: [flight], workflow: {name: saga-hotel}, compensate: {task: {handler: undo}}}
+  - {id: car, after: [hotel], task: {handler: work}, compensate: {task: {handler: undo}}}
   - {id: pay, after: [car], task: {handler: decline}}
 ---
 workflow: saga-hotel
@@ -81,10 +81,17 @@ func TestSagaCrashChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "child: open:", err)
 		os.Exit(10)
 	}
+	work := func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
+		time.Sleep(time.Duration(rand.IntN(4000)) * time.Microsecond)
+		return ordo.Result{}, nil
+	}
+	var marked sync.Once
 	handlers := ordo.Handlers{
-		"work": func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
-			time.Sleep(time.Duration(rand.IntN(4000)) * time.Microsecond)
-			return ordo.Result{}, nil
+		"work": work,
+		// The first compensation tells the parent that sagas compensate.
+		"undo": func(ctx context.Context, req *ordo.StepRequest) (ordo.Result, error) {
+			marked.Do(func() { _ = os.WriteFile(db+".compensating", nil, 0o600) })
+			return work(ctx, req)
 		},
 		"decline": func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
 			return ordo.Result{}, ordo.NonRetryable(ordo.WithCode("declined", fmt.Errorf("declined")))
@@ -138,9 +145,17 @@ func TestCrash_KillNineDuringCompensation(t *testing.T) {
 	}
 	compensating := 0
 	for round := range 5 {
+		marker := db + ".compensating"
+		_ = os.Remove(marker)
 		cmd := child()
 		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(150+rand.IntN(500)) * time.Millisecond)
+		// Kill it a random while after its first compensation ran.
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		if err := cmd.Wait(); err == nil {
 			t.Logf("round %d: the child finished before it was killed", round)
