@@ -352,3 +352,42 @@ steps:
 	require.NoError(t, err)
 	require.Equal(t, ordo.StatusCompleted, inst.Status, "another key does not wait")
 }
+
+func TestDeferred_MaxConcurrent(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 50 * time.Millisecond})
+	ctx := t.Context()
+	var mu sync.Mutex
+	running, peak := 0, 0
+	_, err := eng.Register(ctx, mustParse(t, `
+workflow: limited
+maxConcurrent: 3
+steps:
+  - {id: a, task: {handler: work}}
+  - {id: b, after: [a], task: {handler: work}}
+`), ordo.Handlers{"work": func(_ context.Context, req *ordo.StepRequest) (ordo.Result, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return ordo.Result{}, nil
+	}})
+	require.NoError(t, err)
+	var ids []string
+	for range 20 {
+		id, err := eng.Start(ctx, "limited", nil)
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		inst, err := eng.Wait(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, ordo.StatusCompleted, inst.Status)
+	}
+	require.LessOrEqual(t, peak, 3, "never more than maxConcurrent instances at once")
+	require.Equal(t, int64(20), eng.Stats().Admitted)
+}

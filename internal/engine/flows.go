@@ -464,13 +464,16 @@ func (e *Engine) tryAdmit(ctx context.Context, t *ordostore.Task) bool {
 		}
 		return false
 	}
-	if _, _, err := e.apply(ctx, def, st, executor.Admit{}, ref); err != nil {
+	_, stale, err := e.apply(ctx, def, st, executor.Admit{}, ref)
+	if err != nil {
 		if !errors.Is(err, ordotype.ErrClosed) {
 			e.log.ErrorContext(ctx, "admitting a deferred instance", logInstance, st.ID, "error", err)
 		}
 		return false
 	}
-	e.fm.admitted.Add(1)
+	if !stale {
+		e.fm.admitted.Add(1)
+	}
 	return true
 }
 
