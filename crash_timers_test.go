@@ -103,7 +103,7 @@ func TestCrash_KillNineWhileFiringTimers(t *testing.T) {
 	t.Parallel()
 	n := 5000
 	if raceEnabled {
-		n = 2000
+		n = 1000
 	}
 	ctx := t.Context()
 	db := filepath.Join(t.TempDir(), "crash-timers.db")

@@ -29,9 +29,10 @@ func weekTimerDefinition() *ordo.Definition {
 	return ordo.NewWorkflow("week").Step(ordo.Timer("wait", week)).MustBuild()
 }
 
-// TestTimers_WaitingHoldsNoGoroutine starts 1,000 instances that wait on a
-// 7-day timer and checks that the process has no more goroutines than
-// before: a wait lives in the store, not in a goroutine or a Go timer.
+// TestTimers_WaitingHoldsNoGoroutine starts 1,000 instances (300 under the
+// race detector) that wait on a 7-day timer and checks that the process has
+// no more goroutines than before: a wait lives in the store, not in a
+// goroutine or a Go timer.
 // Then the fake clock reaches the timers and every instance completes.
 func TestTimers_WaitingHoldsNoGoroutine(t *testing.T) {
 	tt := ordotest.New(t, nil) // not parallel: it counts the process's goroutines
@@ -50,7 +51,10 @@ func TestTimers_WaitingHoldsNoGoroutine(t *testing.T) {
 		return n
 	}
 	before := settle()
-	const n = 1000
+	n := 1000
+	if raceEnabled {
+		n = 300
+	}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = tt.Start("week", nil)
@@ -199,7 +203,7 @@ func TestTimerChild(t *testing.T) {
 // waiting) is the engine's alone. Starting 100,000 instances on SQLite
 // takes 15-40 s on two busy cores; under the race detector, which makes it
 // five to ten times slower and multiplies memory by its shadow state, the
-// child runs 5,000 instances and the same RSS bound is checked (a weaker
+// child runs 2,000 instances and the same RSS bound is checked (a weaker
 // check, kept for the goroutine and firing assertions). `go test ./...` without -race
 // (or `make test/timers`) runs the full 100,000. -short skips the test.
 func TestTimers_100kWaiting(t *testing.T) {
@@ -212,7 +216,7 @@ func TestTimers_100kWaiting(t *testing.T) {
 	t.Parallel()
 	n := 100_000
 	if raceEnabled {
-		n = 5_000
+		n = 2_000
 	}
 	db := filepath.Join(t.TempDir(), "timers.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTimerChild$", "-test.count=1", "-test.v")
