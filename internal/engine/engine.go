@@ -208,7 +208,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e.commit = newCommitter(cfg.Store, cfg.MaxBatch, &e.m)
 	e.commit.start()
 	e.steps = newPool(ordotype.TaskStep, cfg.Workers, cfg.Workers*8, e.runStep, e.taskDone)
-	e.steps.addQueue(executor.QueueTimer)
+	// Timers are fired by the scheduler in batches (timers.go), not by the pool.
 	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
 	e.effects.addQueue("*")

@@ -55,9 +55,13 @@ func (e *Engine) scheduler() {
 	}
 }
 
-// claimAll fills the pools' free slots with due tasks from the store.
+// claimAll fires the due timers and fills the pools' free slots with due
+// tasks from the store.
 func (e *Engine) claimAll(ctx context.Context) (int, error) {
-	total := 0
+	total, err := e.fireTimers(ctx)
+	if err != nil {
+		return total, err
+	}
 	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {
@@ -103,8 +107,10 @@ func (e *Engine) claimAll(ctx context.Context) (int, error) {
 // nextDue returns the earliest due time of an unleased task this process
 // could run.
 func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
-	var best time.Time
-	found := false
+	best, found, err := e.nextTimerDue(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
 	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {

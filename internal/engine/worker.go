@@ -32,13 +32,17 @@ func runnable(st *journal.State, t *ordostore.Task) bool {
 }
 
 // runStep runs one leased step task and commits its result.
-func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
+func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) { e.runStepOn(ctx, t, nil) }
+
+// runStepOn is runStep with the instance's stored row already read (nil:
+// read it, or take it from the cache).
+func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostore.Instance) {
 	if run := e.control(t.Queue); run != nil {
 		run(ctx, t)
 		return
 	}
 	e.m.stepsRun.Add(1)
-	def, st, err := e.load(ctx, t.InstanceID, false)
+	def, st, err := e.loadRow(ctx, t.InstanceID, row)
 	if err == nil && !runnable(st, t) {
 		def, st, err = e.load(ctx, t.InstanceID, true) // the cache may be behind
 	}

@@ -38,6 +38,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Concurrency", exerciseConcurrency},
 		{"Messages", exerciseMessages},
 		{"Close", exerciseClose},
+		{"GetInstances", exerciseGetInstances},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -116,8 +117,11 @@ wait for its end, until --instances have completed.
 
 Workloads:
   linear3  three sequential no-op steps
-  order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers`,
-		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json",
+  order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers
+  timers   one timer step per instance, all due at the same instant T a few
+           seconds after the last start; prints timers fired per second and
+           lateness (completion - T) instead of start-to-finish latency`,
+		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Instances <= 0 || opts.Concurrency <= 0 {
@@ -149,7 +153,7 @@ Workloads:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Workload, "workload", bench.WorkloadLinear3, "workload: linear3 or order")
+	f.StringVar(&opts.Workload, "workload", bench.WorkloadLinear3, "workload: "+strings.Join(bench.Workloads, ", "))
 	f.IntVar(&opts.Instances, "instances", 1000, "instances to run")
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
