@@ -96,6 +96,14 @@ type Store interface {
 	// long), and returns how many it extended. A task that is gone or
 	// leased to another owner is left alone.
 	ExtendLeases(ctx context.Context, params *ExtendLeasesParams) (int, error)
+
+	// PruneInstances deletes the instances in a finished status
+	// ([PrunableStatuses]) whose FinishedAt is before params.FinishedBefore,
+	// with their journals and tasks, in transactions of at most
+	// params.Batch instances each, and returns how many it deleted (with
+	// DryRun: how many it would delete). An error after some batches
+	// committed returns the count deleted so far with it.
+	PruneInstances(ctx context.Context, params *PruneParams) (int, error)
 }
 
 // ExtendLeasesParams are the parameters of [Store.ExtendLeases].

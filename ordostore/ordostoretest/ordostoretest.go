@@ -35,6 +35,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Instances", exerciseInstances},
 		{"Tasks", exerciseTasks},
 		{"Concurrency", exerciseConcurrency},
+		{"Prune", exercisePrune},
 		{"Close", exerciseClose},
 	}
 	for _, area := range areas {
