@@ -143,6 +143,7 @@ func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ord
 // applyOnce runs the batch's transaction once.
 func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([]ordostore.TransitionResult, error) {
 	a := newApplier(batch)
+	a.channel = s.channel
 
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
@@ -182,6 +183,7 @@ func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([
 // applier decides which transitions of one batch hold and writes them, in
 // one transaction.
 type applier struct {
+	channel string // the wake-up channel (notify.go)
 	batch   []*ordostore.Transition
 	results []ordostore.TransitionResult
 	ids     []string // the instance of each transition; "" if malformed
@@ -522,6 +524,10 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 		b.Queue(sqlInsertEvents, events.args()...)
 	}
 	var taskIDs []int64
+	if slices.Contains(tasks.leaseOwners, "") {
+		// Work for another node, or for later: wake the listeners at commit.
+		b.Queue(sqlNotify, a.channel)
+	}
 	if len(tasks.instanceIDs) > 0 {
 		b.Queue(sqlInsertTasks, tasks.args()...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {

@@ -123,7 +123,7 @@ func (c *committer) run() {
 		c.metrics.batch(len(batch), err)
 		for i, r := range batch {
 			if err != nil {
-				r.err = err
+				r.err = &storeError{err}
 			} else {
 				r.res = results[i]
 			}
