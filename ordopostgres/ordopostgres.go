@@ -143,7 +143,7 @@ func Open(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	if cfg.DisableMigrate {
 		err = checkVersion(ctx, pool)
 	} else {
-		err = migrate(ctx, pool, cfg.Schema, cfg.Logger)
+		_, _, err = migrate(ctx, pool, cfg.Schema, cfg.Logger)
 	}
 	if err != nil {
 		pool.Close()

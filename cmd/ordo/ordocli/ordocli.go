@@ -66,6 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(append([]*cobra.Command{newVersion(), newBench()}, serverCommands()...)...)
+	root.AddCommand(maintenanceCommands()...)
 	return root
 }
 
