@@ -248,6 +248,7 @@ const (
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeUndefinedTable       = "42P01"
+	codeDivisionByZero       = "22012"
 )
 
 // interpretError translates database errors into the sentinels of package

@@ -214,6 +214,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 	e.commit = newCommitter(cfg.Store, cfg.MaxBatch, &e.m)
+	if !e.exclusive {
+		e.commit.workers = sharedCommitters
+	}
 	e.commit.start()
 	e.steps = newPool(ordotype.TaskStep, cfg.Workers, cfg.Workers*8, e.runStep, e.taskDone)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
