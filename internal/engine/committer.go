@@ -23,13 +23,13 @@ type committer struct {
 	// transactions (and their fsyncs) and the engine's instance locks,
 	// held until the commit, keep two transitions of one instance out of
 	// concurrent batches.
-	workers  int
-	wg       sync.WaitGroup
-	reqs     chan *commitReq
-	stop     chan struct{}
-	done     chan struct{}
-	metrics  *metricsHook
-	once     sync.Once
+	workers int
+	wg      sync.WaitGroup
+	reqs    chan *commitReq
+	stop    chan struct{}
+	done    chan struct{}
+	metrics *metricsHook
+	once    sync.Once
 }
 
 type commitReq struct {
