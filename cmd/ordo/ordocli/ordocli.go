@@ -155,6 +155,7 @@ Workloads:
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
+	f.IntVar(&opts.Nodes, "nodes", 1, "engines on one PostgreSQL schema: the first runs the api role, the others executor,effects,timers")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	addOutput(cmd, &output)
 	return cmd
