@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,4 +314,54 @@ func checkJournal(t *testing.T, s ordostore.Store, id string) {
 		}
 	}
 	require.Equal(t, 1, ends, "instance %s ends %d times", id, ends)
+}
+
+// TestEffectsRole: side effects wait for a node with the effects role, and
+// only that node performs them.
+func TestEffectsRole(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	ctx := t.Context()
+
+	var mu sync.Mutex
+	performedOn := map[string]int{}
+	effect := func(node string) ordo.EffectFunc {
+		return func(context.Context, *ordo.EffectRequest) error {
+			mu.Lock()
+			performedOn[node]++
+			mu.Unlock()
+			return nil
+		}
+	}
+	def := ordo.NewWorkflow("fx").Step(ordo.Task("a", "work")).MustBuild()
+	work := func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
+		return ordo.Result{SideEffects: []ordo.SideEffect{{Type: "note", Payload: map[string]string{"hello": "world"}}}}, nil
+	}
+	exec := newNode(t, schema, "exec", ordo.Config{Roles: []string{ordo.RoleAPI, ordo.RoleExecutor}, PollInterval: 20 * time.Millisecond})
+	exec.HandleEffect("note", effect("exec"))
+	_, err := exec.Register(ctx, def, ordo.Handlers{"work": work})
+	require.NoError(t, err)
+	id, err := exec.Start(ctx, "fx", nil)
+	require.NoError(t, err)
+	// The step runs; its effect waits in the store, and the instance
+	// with it (an instance ends once its effects are done).
+	require.Eventually(t, func() bool {
+		events, err := exec.Store().ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: id})
+		require.NoError(t, err)
+		return slices.ContainsFunc(events, func(ev *ordostore.Event) bool { return ev.Type == "step.completed" })
+	}, 30*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	left, err := exec.Store().CountTasks(ctx, &ordostore.CountTasksParams{InstanceID: id})
+	require.NoError(t, err)
+	require.Equal(t, 1, left)
+	inst, err := exec.Store().GetInstance(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, ordo.StatusRunning, inst.Status)
+
+	fx := newNode(t, schema, "fx", ordo.Config{Roles: []string{ordo.RoleEffects}, PollInterval: 20 * time.Millisecond})
+	fx.HandleEffect("note", effect("fx"))
+	waitStatus(t, exec.Store(), id, ordo.StatusCompleted, 30*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[string]int{"fx": 1}, performedOn)
 }
