@@ -52,6 +52,12 @@ type Config struct {
 	// NodeID names this process in task leases. Defaults to
 	// hostname-pid-random.
 	NodeID string
+	// Roles are the roles this process runs, of [RoleAPI], [RoleExecutor],
+	// [RoleEffects] and [RoleTimers]; nil means all of them. A process
+	// without a role leaves that work in the store for the processes that
+	// have it, so anything but all roles needs a store shared by several
+	// processes (PostgreSQL). See roles.go.
+	Roles []string
 }
 
 func (c *Config) validate() error {
@@ -135,6 +141,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		PollInterval:  cfg.PollInterval,
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
+		Roles:         cfg.Roles,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

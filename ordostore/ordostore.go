@@ -128,6 +128,14 @@ type Store interface {
 	// wrapping ordotype.ErrNotFound, which also wraps ordotype.ErrDuplicate
 	// when a task had this ID and is gone (done): IDs are never reused.
 	GetTask(ctx context.Context, id int64) (*Task, error)
+
+	// PruneInstances deletes the instances in a finished status
+	// ([PrunableStatuses]) whose FinishedAt is before params.FinishedBefore,
+	// with their journals and tasks, in transactions of at most
+	// params.Batch instances each, and returns how many it deleted (with
+	// DryRun: how many it would delete). An error after some batches
+	// committed returns the count deleted so far with it.
+	PruneInstances(ctx context.Context, params *PruneParams) (int, error)
 }
 
 // ListTasksParams are the filters of [Store.ListTasks]. Zero values do not

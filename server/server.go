@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/ordoclient"
 )
 
 // DefaultAddr is the address the server listens on when [Options.Addr] is
@@ -100,6 +101,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives the server's logs. Defaults to warn level on stdout.
 	Logger *slog.Logger
+	// HealthOnly serves only /healthz, /readyz and the OpenAPI document,
+	// and answers every other /api/v1 route with 503 unavailable: a node
+	// that does not run the api role (ordo server --roles).
+	HealthOnly bool
 }
 
 func (o *Options) validate() error {
@@ -187,7 +192,15 @@ func New(opts *Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 	}
 	for _, rt := range routes() {
+		if o.HealthOnly && rt.Role != "" {
+			continue
+		}
 		s.mux.Handle(rt.Method+" "+rt.Path, s.endpoint(rt))
+	}
+	if o.HealthOnly {
+		s.mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			errorf(ordoclient.CodeUnavailable, "this node does not run the api role: send API requests to a node that does").write(w)
+		}))
 	}
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s, nil

@@ -366,7 +366,10 @@ func TestServerBinary(t *testing.T) {
 			{"BadRole", nil, []string{"server", "--db", db, "--config", badRole}, 2, `role "root"`},
 			{"MissingConfig", nil, []string{"server", "--db", db, "--config", filepath.Join(dir, "none.yaml")}, 2, "reading config"},
 			{"NoDB", nil, []string{"server"}, 2, "--db is required"},
-			{"Postgres", nil, []string{"server", "--db", "postgres://ordo@localhost/ordo"}, 2, "PostgreSQL is not supported yet"},
+			{"PostgresConfig", nil, []string{"server", "--db", "postgres://ordo:s3cret@localhost/ordo", "--schema", "ordo", "--roles", "executor,effects", "--check-config"}, 0, "db postgres://ordo:xxxxx@localhost/ordo schema ordo (PostgreSQL), roles executor,effects"},
+			{"BadRoles", nil, []string{"server", "--db", "postgres://ordo@localhost/ordo", "--roles", "api,worker", "--check-config"}, 2, `unknown role "worker"`},
+			{"RolesOnSQLite", nil, []string{"server", "--db", db, "--roles", "api", "--check-config"}, 2, "SQLite file is used by one process only"},
+			{"SchemaOnSQLite", nil, []string{"server", "--db", db, "--schema", "x", "--check-config"}, 2, "PostgreSQL only"},
 			{"DevNotLoopback", nil, []string{"dev", "--db", db, "--addr", "0.0.0.0:0"}, 2, "loopback"},
 			{"AddrInvalid", nil, []string{"server", "--db", db, "--addr", "nope", "--check-config"}, 2, "HOST:PORT"},
 		} {

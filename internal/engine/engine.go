@@ -65,6 +65,8 @@ type Config struct {
 	// HTTPClient makes the calls of http steps and http side effects.
 	// Defaults to a client with a 30 second timeout.
 	HTTPClient *http.Client
+	// Roles are the roles this node runs (roles.go); nil means all.
+	Roles []string
 }
 
 // StepFunc runs one attempt of a step.
@@ -122,6 +124,10 @@ type Engine struct {
 	locks  *keyLock
 	// exclusive is set when this process is the store's only writer.
 	exclusive bool
+	roles     roleSet
+	// notified receives the store's wake-ups (ordostore.Notifier); nil
+	// when the store has none or this node claims nothing.
+	notified <-chan struct{}
 
 	steps   *pool
 	effects *pool
@@ -180,6 +186,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	roles, err := checkRoles(cfg.Roles, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		store:     cfg.Store,
 		clock:     cfg.Clock,
@@ -192,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		cache:     newStateCache(cfg.CacheSize),
 		locks:     newKeyLock(),
 		exclusive: cfg.Store.Exclusive(),
+		roles:     roles,
 		handlers:  map[string]StepFunc{},
 		effectFns: map[string]EffectFunc{},
 		defs:      map[string]*definition.Workflow{},
@@ -206,19 +217,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 	e.commit = newCommitter(cfg.Store, cfg.MaxBatch, &e.m)
+	if !e.exclusive {
+		e.commit.workers = sharedCommitters
+	}
 	e.commit.start()
 	e.steps = newPool(ordotype.TaskStep, cfg.Workers, cfg.Workers*8, e.runStep, e.taskDone)
-	// Timers are fired by the scheduler in batches (timers.go), not by the pool.
-	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
-	e.effects.addQueue("*")
-	for _, q := range []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline} {
-		e.steps.addQueue(q)
-	}
 	e.waits = newPool(ordotype.TaskReceive, 4, 256, e.runReceive, e.taskDone)
-	e.waits.addQueue("*")
 	e.admits = newPool(ordotype.TaskAdmit, 2, 64, e.runAdmit, e.taskDone)
-	e.admits.addQueue("*")
+	// Timers are fired by the scheduler in batches (timers.go), not by a pool.
+	e.addRoleQueues()
 	e.registerBuiltinEffects()
 	e.schedWG.Add(3)
 	go e.scheduler()
@@ -329,7 +337,9 @@ func (e *Engine) RegisterHandler(queue string, fn StepFunc) {
 	e.mu.Lock()
 	e.handlers[queue] = fn
 	e.mu.Unlock()
-	e.steps.addQueue(queue)
+	if e.roles.executor {
+		e.steps.addQueue(queue)
+	}
 	e.poke()
 }
 
@@ -645,11 +655,17 @@ func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
 			return e.steps
 		}
 	case ordotype.TaskEffect:
-		return e.effects
+		if e.roles.effects {
+			return e.effects
+		}
 	case ordotype.TaskReceive:
-		return e.waits
+		if e.roles.executor {
+			return e.waits
+		}
 	case ordotype.TaskAdmit:
-		return e.admits
+		if e.roles.executor {
+			return e.admits
+		}
 	}
 	return nil
 }
@@ -734,7 +750,7 @@ func (e *Engine) readState(ctx context.Context, id string) (*journal.State, erro
 		if errors.Is(err, ordotype.ErrNotFound) {
 			return nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
 		}
-		return nil, err
+		return nil, &storeError{err}
 	}
 	st := new(journal.State)
 	if err := json.Unmarshal(inst.State, st); err != nil {

@@ -40,6 +40,7 @@ func (e *Engine) scheduler() {
 		stopped := false
 		select {
 		case <-e.wake:
+		case <-e.notified:
 		case <-due:
 		case <-poll.C():
 		case <-e.stop:

@@ -43,6 +43,9 @@ var timerQueues = []string{executor.QueueTimer}
 // at most timerBatchesInFlight batches firing at once.
 func (e *Engine) fireTimers(ctx context.Context) (int, error) {
 	total := 0
+	if !e.roles.timers {
+		return 0, nil
+	}
 	slots := make(chan struct{}, timerBatchesInFlight)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -117,6 +120,9 @@ func (e *Engine) preload(ctx context.Context, tasks []*ordostore.Task) map[strin
 
 // nextTimerDue returns the earliest due time of an unleased timer.
 func (e *Engine) nextTimerDue(ctx context.Context) (t time.Time, ok bool, err error) {
+	if !e.roles.timers {
+		return time.Time{}, false, nil
+	}
 	return e.store.NextTaskDue(ctx, &ordostore.NextTaskDueParams{Kinds: []ordotype.TaskKind{ordotype.TaskStep}, Queues: timerQueues})
 }
 

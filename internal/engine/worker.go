@@ -43,8 +43,11 @@ func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostor
 	}
 	e.m.stepsRun.Add(1)
 	def, st, err := e.loadRow(ctx, t.InstanceID, row)
+	if err != nil && isTransient(err) {
+		def, st, err = e.loadRetrying(ctx, t.InstanceID, false)
+	}
 	if err == nil && !runnable(st, t) {
-		def, st, err = e.load(ctx, t.InstanceID, true) // the cache may be behind
+		def, st, err = e.loadRetrying(ctx, t.InstanceID, true) // the cache may be behind
 	}
 	if err != nil {
 		e.log.ErrorContext(ctx, "loading instance for step", logInstance, t.InstanceID, logTask, t.ID, "error", err)
@@ -59,7 +62,7 @@ func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostor
 	} else {
 		cmd = e.invoke(ctx, st, step, t)
 	}
-	if _, _, err := e.apply(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
+	if err := e.applyRetrying(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
 	}
 }
@@ -192,12 +195,12 @@ func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 		cmd.Err = classify(err)
 		e.log.WarnContext(ctx, "side effect failed", logInstance, t.InstanceID, logStep, t.StepID, "effect", et.Type, "attempt", t.Attempt, "error", err)
 	}
-	def, st, lerr := e.load(ctx, t.InstanceID, false)
+	def, st, lerr := e.loadRetrying(ctx, t.InstanceID, false)
 	if lerr != nil {
 		e.log.ErrorContext(ctx, "loading instance for side effect", logInstance, t.InstanceID, logTask, t.ID, "error", lerr)
 		return
 	}
-	if _, _, err := e.apply(ctx, def, st, cmd, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
+	if err := e.applyRetrying(ctx, def, st, cmd, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing side effect outcome", logInstance, t.InstanceID, logStep, t.StepID, "error", err)
 	}
 }

@@ -37,6 +37,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"TaskList", exerciseTaskList},
 		{"Concurrency", exerciseConcurrency},
 		{"Messages", exerciseMessages},
+		{"Prune", exercisePrune},
 		{"Close", exerciseClose},
 		{"GetInstances", exerciseGetInstances},
 	}

@@ -67,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(append([]*cobra.Command{newVersion(), newBench()}, serverCommands()...)...)
+	root.AddCommand(maintenanceCommands()...)
 	return root
 }
 
@@ -158,6 +159,7 @@ Workloads:
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
+	f.IntVar(&opts.Nodes, "nodes", 1, "engines on one PostgreSQL schema: the first runs the api role, the others executor,effects,timers")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	addOutput(cmd, &output)
 	return cmd
