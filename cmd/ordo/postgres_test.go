@@ -49,13 +49,13 @@ func TestServerBinaryOnPostgres(t *testing.T) {
 	// Migrations first; the servers then start with --migrate=false.
 	out, errOut, code := ordo(t, bin, nil, append([]string{"migrate"}, db...)...)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "migrated from version 0 to 1")
+	require.Contains(t, out, "migrated from version 0 to 2")
 	out, errOut, code = ordo(t, bin, nil, append([]string{"migrate", "-o", "json"}, db...)...)
 	require.Equal(t, 0, code, errOut)
 	var mig struct{ From, To int }
 	require.NoError(t, json.Unmarshal([]byte(out), &mig), out)
-	require.Equal(t, 1, mig.From)
-	require.Equal(t, 1, mig.To)
+	require.Equal(t, 2, mig.From)
+	require.Equal(t, 2, mig.To)
 
 	api := startServer(t, bin, nil, append([]string{"server", "--addr", "127.0.0.1:0", "--roles", "api", "--migrate=false"}, db...)...)
 	require.Contains(t, api.stdout(), "roles     api")
@@ -121,10 +121,10 @@ func TestMaintenanceCommands(t *testing.T) {
 
 	out, errOut, code := ordo(t, bin, nil, "migrate", "--db", db)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "migrated from version 0 to 1")
+	require.Contains(t, out, "migrated from version 0 to 2")
 	out, errOut, code = ordo(t, bin, nil, "migrate", "--db", db)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "at version 1, up to date")
+	require.Contains(t, out, "at version 2, up to date")
 	out, errOut, code = ordo(t, bin, nil, "prune", "--db", db, "--older-than", "2w")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "deleted 0 finished instances")
