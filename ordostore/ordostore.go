@@ -96,6 +96,17 @@ type Store interface {
 	// long), and returns how many it extended. A task that is gone or
 	// leased to another owner is left alone.
 	ExtendLeases(ctx context.Context, params *ExtendLeasesParams) (int, error)
+
+	// CountInstances returns how many instances there are per workflow and
+	// status, for the statuses in params (all statuses when none are
+	// given), ordered by workflow then status. Pairs with no instance are
+	// left out. See counts.go.
+	CountInstances(ctx context.Context, params *CountInstancesParams) ([]InstanceCount, error)
+
+	// CountQueues returns how many tasks (leased or not, due or not) there
+	// are per kind and queue, ordered by kind then queue. Queues with no
+	// task are left out.
+	CountQueues(ctx context.Context) ([]QueueCount, error)
 }
 
 // ExtendLeasesParams are the parameters of [Store.ExtendLeases].

@@ -36,6 +36,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Tasks", exerciseTasks},
 		{"Concurrency", exerciseConcurrency},
 		{"Close", exerciseClose},
+		{"Counts", exerciseCounts},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {
