@@ -42,16 +42,20 @@ func (s *Store) CountInstances(ctx context.Context, params *ordostore.CountInsta
 
 // CountQueues counts tasks per kind and queue; see
 // [ordostore.Store.CountQueues].
-func (s *Store) CountQueues(ctx context.Context) ([]ordostore.QueueCount, error) {
+func (s *Store) CountQueues(ctx context.Context, params *ordostore.CountQueuesParams) ([]ordostore.QueueCount, error) {
+	if params == nil {
+		params = &ordostore.CountQueuesParams{}
+	}
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 
-	sql := `SELECT kind, queue, count(*) FROM tasks GROUP BY kind, queue ORDER BY kind COLLATE "C", queue COLLATE "C"`
-	out, err := query(ctx, s.pool, sql, nil, func(scan func(dest ...any) error) (c ordostore.QueueCount, err error) {
+	sql := `SELECT kind, queue, count(*), count(*) FILTER (WHERE lease_owner <> '' AND lease_until < $1)
+	FROM tasks GROUP BY kind, queue ORDER BY kind COLLATE "C", queue COLLATE "C"`
+	out, err := query(ctx, s.pool, sql, []any{toNanos(params.Now)}, func(scan func(dest ...any) error) (c ordostore.QueueCount, err error) {
 		var kind string
-		err = scan(&kind, &c.Queue, &c.N)
+		err = scan(&kind, &c.Queue, &c.N, &c.Expired)
 		c.Kind = ordotype.TaskKind(kind)
 		return c, err
 	})

@@ -48,19 +48,23 @@ func (s *Store) CountInstances(ctx context.Context, params *ordostore.CountInsta
 
 // CountQueues counts tasks per kind and queue; see
 // [ordostore.Store.CountQueues].
-func (s *Store) CountQueues(ctx context.Context) ([]ordostore.QueueCount, error) {
+func (s *Store) CountQueues(ctx context.Context, params *ordostore.CountQueuesParams) ([]ordostore.QueueCount, error) {
+	if params == nil {
+		params = &ordostore.CountQueuesParams{}
+	}
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 
-	rows, err := s.read(ctx, `SELECT kind, queue, COUNT(*) FROM tasks GROUP BY kind, queue ORDER BY kind, queue`, nil)
+	rows, err := s.read(ctx, `SELECT kind, queue, COUNT(*), COUNT(*) FILTER (WHERE lease_owner != '' AND lease_until < ?)
+	FROM tasks GROUP BY kind, queue ORDER BY kind, queue`, []any{toNanos(params.Now)})
 	if err != nil {
 		return nil, fmt.Errorf("count queues: %w", err)
 	}
 	out, err := collect(rows, func(scan func(dest ...any) error) (c ordostore.QueueCount, err error) {
 		var kind string
-		err = scan(&kind, &c.Queue, &c.N)
+		err = scan(&kind, &c.Queue, &c.N, &c.Expired)
 		c.Kind = ordotype.TaskKind(kind)
 		return c, err
 	})

@@ -1,6 +1,10 @@
 package ordostore
 
-import "github.com/ordoflow/ordo/ordotype"
+import (
+	"time"
+
+	"github.com/ordoflow/ordo/ordotype"
+)
 
 // CountInstancesParams are the parameters of [Store.CountInstances].
 type CountInstancesParams struct {
@@ -17,9 +21,18 @@ type InstanceCount struct {
 	N        int
 }
 
+// CountQueuesParams are the parameters of [Store.CountQueues].
+type CountQueuesParams struct {
+	// Now is the time leases are compared with.
+	Now time.Time
+}
+
 // QueueCount is the number of tasks of one kind in one queue.
 type QueueCount struct {
 	Kind  ordotype.TaskKind
 	Queue string
 	N     int
+	// Expired counts the tasks among N that are leased, with a lease that
+	// ended before Now.
+	Expired int
 }

@@ -104,9 +104,11 @@ type Store interface {
 	CountInstances(ctx context.Context, params *CountInstancesParams) ([]InstanceCount, error)
 
 	// CountQueues returns how many tasks (leased or not, due or not) there
-	// are per kind and queue, ordered by kind then queue. Queues with no
-	// task are left out.
-	CountQueues(ctx context.Context) ([]QueueCount, error)
+	// are per kind and queue, and how many of them hold a lease that ended
+	// before params.Now (their owner did not finish them in time; they are
+	// claimed again), ordered by kind then queue. Queues with no task are
+	// left out.
+	CountQueues(ctx context.Context, params *CountQueuesParams) ([]QueueCount, error)
 }
 
 // ExtendLeasesParams are the parameters of [Store.ExtendLeases].

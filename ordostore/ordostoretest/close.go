@@ -83,7 +83,7 @@ func exerciseClose(ctx context.Context, t *testing.T, newStore func(t *testing.T
 				return err
 			},
 			"CountQueues": func() error {
-				_, err := s.CountQueues(ctx)
+				_, err := s.CountQueues(ctx, nil)
 				return err
 			},
 		}

@@ -64,7 +64,7 @@ func exerciseCounts(ctx context.Context, t *testing.T, newStore func(t *testing.
 		t.Parallel()
 		s := newStore(t)
 
-		counts, err := s.CountQueues(ctx)
+		counts, err := s.CountQueues(ctx, nil)
 		require.NoError(t, err)
 		require.Empty(t, counts)
 
@@ -82,11 +82,25 @@ func exerciseCounts(ctx context.Context, t *testing.T, newStore func(t *testing.
 		tr.Complete = &ordostore.TaskRef{ID: ids[2]}
 		applyOK(ctx, t, s, tr)
 
-		counts, err = s.CountQueues(ctx)
+		counts, err = s.CountQueues(ctx, &ordostore.CountQueuesParams{Now: t0})
 		require.NoError(t, err)
 		require.Equal(t, []ordostore.QueueCount{
 			{Kind: ordotype.TaskEffect, Queue: "http", N: 1},
 			{Kind: ordotype.TaskStep, Queue: "payment", N: 3},
 		}, counts)
+
+		// The claim leased two tasks for a minute: after it, both leases
+		// have expired. Released leases are not expired ones.
+		counts, err = s.CountQueues(ctx, &ordostore.CountQueuesParams{Now: at(2 * time.Minute)})
+		require.NoError(t, err)
+		require.Equal(t, []ordostore.QueueCount{
+			{Kind: ordotype.TaskEffect, Queue: "http", N: 1},
+			{Kind: ordotype.TaskStep, Queue: "payment", N: 3, Expired: 2},
+		}, counts)
+		_, err = s.ReleaseLeases(ctx, "worker")
+		require.NoError(t, err)
+		counts, err = s.CountQueues(ctx, &ordostore.CountQueuesParams{Now: at(2 * time.Minute)})
+		require.NoError(t, err)
+		require.Zero(t, counts[1].Expired)
 	})
 }
