@@ -33,7 +33,8 @@ type Start struct {
 	IdempotencyKey string
 	BusinessKey    string
 	ParentID       string
-	Version        int // the definition version the instance runs on
+	Version        int    // the definition version the instance runs on
+	TraceParent    string // W3C trace context the instance was started under
 }
 
 // StepDone is the result of one attempt of a step.
@@ -220,6 +221,7 @@ func (d *decider) start(c Start) error {
 		BusinessKey:    c.BusinessKey,
 		ParentID:       c.ParentID,
 		Input:          c.Input,
+		TraceParent:    c.TraceParent,
 	})
 	d.advance()
 	return nil
