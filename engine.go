@@ -52,6 +52,9 @@ type Config struct {
 	// NodeID names this process in task leases. Defaults to
 	// hostname-pid-random.
 	NodeID string
+	// Observer, when set, is told what the engine commits (for metrics).
+	// See [Observer].
+	Observer *Observer
 }
 
 func (c *Config) validate() error {
@@ -135,6 +138,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		PollInterval:  cfg.PollInterval,
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
+		Observe:       cfg.Observer.hook(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

@@ -65,6 +65,8 @@ type Config struct {
 	// HTTPClient makes the calls of http steps and http side effects.
 	// Defaults to a client with a 30 second timeout.
 	HTTPClient *http.Client
+	// Observe, when set, is told about every commit (see [Observer]).
+	Observe Observer
 }
 
 // StepFunc runs one attempt of a step.
@@ -116,6 +118,7 @@ type Engine struct {
 	poll   time.Duration
 	rand   func() float64
 	http   *http.Client
+	obs    Observer
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
@@ -186,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		poll:      cfg.PollInterval,
 		rand:      cfg.Rand,
 		http:      cfg.HTTPClient,
+		obs:       cfg.Observe,
 		cache:     newStateCache(cfg.CacheSize),
 		locks:     newKeyLock(),
 		exclusive: cfg.Store.Exclusive(),
@@ -390,6 +394,9 @@ func (e *Engine) Start(ctx context.Context, p StartParams) (id string, existed b
 	if err != nil {
 		return "", false, err
 	}
+	if p.TraceParent == "" {
+		p.TraceParent = TraceParent(ctx)
+	}
 	cmd, err := trigger.Start(ctx, def, version, p)
 	if err != nil {
 		return "", false, err
@@ -531,6 +538,9 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
 			release()
+			if e.obs != nil && len(dec.Events) > 0 {
+				e.obs(st, dec.State, dec.Events)
+			}
 			if stale {
 				e.m.duplicates.Add(1)
 			}

@@ -42,6 +42,7 @@ func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
 		e.log.ErrorContext(ctx, "loading instance for step", logInstance, t.InstanceID, logTask, t.ID, "error", err)
 		return // the lease runs out and the task is claimed again
 	}
+	ctx = withTraceParent(ctx, st.TraceParent)
 	ref := &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}
 	step := def.Step(t.StepID)
 	var cmd executor.Command
@@ -160,6 +161,13 @@ func safeCall(ctx context.Context, fn StepFunc, call *Call) (out *Outcome, err e
 // runEffect performs one try of a side effect and journals its outcome.
 func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 	e.m.effectsRun.Add(1)
+	// The instance is loaded first: the effect runs in its trace.
+	def, st, lerr := e.load(ctx, t.InstanceID, false)
+	if lerr != nil {
+		e.log.ErrorContext(ctx, "loading instance for side effect", logInstance, t.InstanceID, logTask, t.ID, "error", lerr)
+		return
+	}
+	ctx = withTraceParent(ctx, st.TraceParent)
 	var et executor.EffectTask
 	var err error
 	if uerr := json.Unmarshal(t.Payload, &et); uerr != nil {
@@ -182,12 +190,8 @@ func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 	}
 	if err != nil {
 		cmd.Err = classify(err)
+		e.m.effectFailures.Add(1)
 		e.log.WarnContext(ctx, "side effect failed", logInstance, t.InstanceID, logStep, t.StepID, "effect", et.Type, "attempt", t.Attempt, "error", err)
-	}
-	def, st, lerr := e.load(ctx, t.InstanceID, false)
-	if lerr != nil {
-		e.log.ErrorContext(ctx, "loading instance for side effect", logInstance, t.InstanceID, logTask, t.ID, "error", lerr)
-		return
 	}
 	if _, _, err := e.apply(ctx, def, st, cmd, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing side effect outcome", logInstance, t.InstanceID, logStep, t.StepID, "error", err)
