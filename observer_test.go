@@ -60,7 +60,7 @@ func (o *observed) observer() *ordo.Observer {
 func TestObserver_IsToldStatusesStepsAndEffectFailures(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(t, 1, `{"label":"L-1"}`) // the step's first try gets a 503
-	mail := newRecorder(t, 1, `{}`)            // and the effect's first try
+	mail := newRecorder(t, 1, `{}`)             // and the effect's first try
 	var obs observed
 	tt := ordotest.New(t, &ordotest.Options{Config: &ordo.Config{HTTPClient: rec.srv.Client(), Observer: obs.observer()}})
 	def := ordo.NewWorkflow("observed").
