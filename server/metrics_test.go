@@ -179,6 +179,19 @@ func TestMetrics(t *testing.T) {
 
 	// A second scrape counts the first.
 	require.Equal(t, 1.0, b.scrape(t)[`ordo_http_requests_total{route="GET /metrics",status="200"}`])
+
+	// The engine's lines about a step carry the instance and the step.
+	var completed, failed bool
+	for _, line := range b.logs.lines(t) {
+		switch {
+		case line["msg"] == "step attempt completed" && line["ordo.instance.id"] == done && line["ordo.step.id"] == "work":
+			completed = true
+		case line["msg"] == "step attempt failed" && line["ordo.instance.id"] == parked && line["ordo.step.id"] == "work":
+			failed = line["code"] == "card_declined" && line["ordo.step.attempt"] == 1.0
+		}
+	}
+	require.True(t, completed, "a debug line for the completed attempt")
+	require.True(t, failed, "a debug line for the failed attempt, with its code")
 }
 
 func TestMetrics_OneEnginePerMetrics(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo/internal/journal"
 )
@@ -23,6 +24,9 @@ var traceContext propagation.TraceContext
 // TraceParent returns the W3C traceparent of the span in ctx, or "" when
 // ctx carries none.
 func TraceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return "" // the common case, without allocating
+	}
 	carrier := propagation.MapCarrier{}
 	traceContext.Inject(ctx, carrier)
 	return carrier["traceparent"]

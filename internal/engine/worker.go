@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/ordoflow/ordo/internal/definition"
@@ -54,7 +55,23 @@ func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
 	}
 	if _, _, err := e.apply(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
+	} else if done, ok := cmd.(executor.StepDone); ok && done.Attempt > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
+		e.logStepDone(ctx, t, done)
 	}
+}
+
+// logStepDone writes a debug line about a step attempt that ended.
+func (e *Engine) logStepDone(ctx context.Context, t *ordostore.Task, done executor.StepDone) {
+	attrs := []slog.Attr{
+		slog.String(logInstance, t.InstanceID), slog.String(logStep, t.StepID), slog.Int(logAttempt, t.Attempt),
+		slog.Duration("duration", e.clock.Now().Sub(done.StartedAt)),
+	}
+	if done.Err != nil {
+		attrs = append(attrs, slog.String("error", done.Err.Message), slog.String("code", done.Err.Code))
+		e.log.LogAttrs(ctx, slog.LevelDebug, "step attempt failed", attrs...)
+		return
+	}
+	e.log.LogAttrs(ctx, slog.LevelDebug, "step attempt completed", attrs...)
 }
 
 // invoke runs the step's handler (or built-in) and turns what it returns
