@@ -82,6 +82,15 @@ func devExtras() *runExtras {
 	}
 }
 
+// summary says in one line how the process will log, call and trace.
+func (x *runExtras) summary() string {
+	tracing := "off"
+	if x.tracingWanted() {
+		tracing = "OTLP/HTTP"
+	}
+	return fmt.Sprintf("logs %s at %s; http steps may call %s; tracing %s", x.logFormat, x.logLevel, x.policyNote, tracing)
+}
+
 // tracingWanted reports whether traces are exported: --trace, or an OTLP
 // endpoint in the environment.
 func (x *runExtras) tracingWanted() bool {

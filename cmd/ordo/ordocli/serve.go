@@ -154,7 +154,7 @@ engine finishes or hands back its work.`,
 				return &usageError{err}
 			}
 			if checkConfig {
-				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, addr %s, %s\n", cfg.DB, cfg.Addr, authSummary(opts))
+				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, addr %s, %s; %s\n", cfg.DB, cfg.Addr, authSummary(opts), cfg.extras().summary())
 				return nil
 			}
 			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", cfg.DB, opts, nil, cfg.extras())
