@@ -58,6 +58,10 @@ type Config struct {
 	// have it, so anything but all roles needs a store shared by several
 	// processes (PostgreSQL). See roles.go.
 	Roles []string
+
+	// Observer, when set, is told what the engine commits (for metrics).
+	// See [Observer].
+	Observer *Observer
 }
 
 func (c *Config) validate() error {
@@ -142,6 +146,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
 		Roles:         cfg.Roles,
+		Observe:       cfg.Observer.hook(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

@@ -136,6 +136,19 @@ type Store interface {
 	// DryRun: how many it would delete). An error after some batches
 	// committed returns the count deleted so far with it.
 	PruneInstances(ctx context.Context, params *PruneParams) (int, error)
+
+	// CountInstances returns how many instances there are per workflow and
+	// status, for the statuses in params (all statuses when none are
+	// given), ordered by workflow then status. Pairs with no instance are
+	// left out. See counts.go.
+	CountInstances(ctx context.Context, params *CountInstancesParams) ([]InstanceCount, error)
+
+	// CountQueues returns how many tasks (leased or not, due or not) there
+	// are per kind and queue, and how many of them hold a lease that ended
+	// before params.Now (their owner did not finish them in time; they are
+	// claimed again), ordered by kind then queue. Queues with no task are
+	// left out.
+	CountQueues(ctx context.Context, params *CountQueuesParams) ([]QueueCount, error)
 }
 
 // ListTasksParams are the filters of [Store.ListTasks]. Zero values do not

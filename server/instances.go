@@ -69,6 +69,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 		input = req.Input
 	}
 	id, err := s.eng.Start(ctx, name, input, opts...)
+	noteInstance(r, id, "")
 	switch {
 	case errors.Is(err, ordotype.ErrNotFound):
 		if req.Version > 0 {

@@ -84,6 +84,16 @@ func pointerEscape(s string) string {
 // its status is listed, and its body matches the listed schema.
 func (d *openAPIDoc) check(t testing.TB, req *http.Request, res *response) {
 	t.Helper()
+	if ct := res.header.Get("Content-Type"); strings.HasPrefix(ct, "text/plain") {
+		// A text answer (/metrics): the operation must document it.
+		_, pattern := d.mux.Handler(req)
+		require.NotEmpty(t, pattern, "%s %s answered text but is not documented", req.Method, req.URL)
+		method, path, _ := strings.Cut(pattern, " ")
+		r, ok := d.paths[path][strings.ToLower(method)]["responses"].(map[string]any)[strconv.Itoa(res.status)].(map[string]any)
+		require.True(t, ok, "%s %s answered %d, which the OpenAPI document does not list", req.Method, req.URL, res.status)
+		require.Contains(t, r["content"], "text/plain", "%s %s answered text, which the OpenAPI document does not list", req.Method, req.URL)
+		return
+	}
 	require.Equal(t, "application/json", res.header.Get("Content-Type"), "%s %s", req.Method, req.URL)
 	_, pattern := d.mux.Handler(req)
 	pointer := "/components/schemas/ErrorResponse"

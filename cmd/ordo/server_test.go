@@ -331,6 +331,7 @@ func TestServerBinary(t *testing.T) {
 		dir := t.TempDir()
 		srv := startServer(t, bin, nil, "dev", "--db", filepath.Join(dir, "dev.db"), "--addr", "127.0.0.1:0")
 		require.Contains(t, srv.stdout(), "deployed  order-fulfilment v1")
+		require.Contains(t, srv.stdout(), "steps and effects may call public and loopback addresses (ordo dev allows loopback")
 		out, errOut, code := ordo(t, bin, []string{"ORDO_SERVER=" + srv.url}, "definitions", "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		require.Contains(t, out, `"order-fulfilment"`)

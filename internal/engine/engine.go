@@ -67,6 +67,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Roles are the roles this node runs (roles.go); nil means all.
 	Roles []string
+
+	// Observe, when set, is told about every commit (see [Observer]).
+	Observe Observer
 }
 
 // StepFunc runs one attempt of a step.
@@ -118,6 +121,7 @@ type Engine struct {
 	poll   time.Duration
 	rand   func() float64
 	http   *http.Client
+	obs    Observer
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
@@ -199,6 +203,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		poll:      cfg.PollInterval,
 		rand:      cfg.Rand,
 		http:      cfg.HTTPClient,
+		obs:       cfg.Observe,
 		cache:     newStateCache(cfg.CacheSize),
 		locks:     newKeyLock(),
 		exclusive: cfg.Store.Exclusive(),
@@ -407,6 +412,9 @@ func (e *Engine) Start(ctx context.Context, p StartParams) (id string, existed b
 	if err != nil {
 		return "", false, err
 	}
+	if p.TraceParent == "" {
+		p.TraceParent = TraceParent(ctx)
+	}
 	cmd, err := trigger.Start(ctx, def, version, p)
 	if err != nil {
 		return "", false, err
@@ -558,6 +566,9 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
 			release()
+			if e.obs != nil && len(dec.Events) > 0 {
+				e.obs(st, dec.State, dec.Events)
+			}
 			if stale {
 				e.m.duplicates.Add(1)
 			}

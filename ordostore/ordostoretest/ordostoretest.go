@@ -40,6 +40,8 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Prune", exercisePrune},
 		{"Close", exerciseClose},
 		{"GetInstances", exerciseGetInstances},
+
+		{"Counts", exerciseCounts},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

@@ -1,13 +1,11 @@
 package ordocli
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/ordoflow/ordo"
 	"github.com/ordoflow/ordo/server"
@@ -50,21 +47,10 @@ type serveConfig struct {
 	Tokens map[string]string `yaml:"tokens"`
 	// MaxBodyBytes caps request bodies; 0 means the server's default.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
-}
-
-// loadConfigFile reads a YAML config file. Unknown keys are errors.
-func loadConfigFile(path string) (*serveConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	var cfg serveConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return &cfg, nil
+	// Log, HTTP and Trace: see config.go.
+	Log   logConfig  `yaml:"log"`
+	HTTP  httpConfig `yaml:"http"`
+	Trace bool       `yaml:"trace"`
 }
 
 // parseTokens parses "tok1=admin,tok2=reader".
@@ -139,11 +125,17 @@ runs steps, effects performs side effects, timers fires timers. A node
 without api serves only /healthz and /readyz. See docs/operations.md.
 
 Configuration comes from flags, then environment variables (ORDO_DB,
-ORDO_SCHEMA, ORDO_ROLES, ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader"),
-then the --config YAML file (db, schema, migrate, roles, addr, insecure,
-maxBodyBytes, tokens: {TOKEN: role}); a flag wins over the environment,
-which wins over the file. Tokens from the file and the environment are
-merged.
+ORDO_SCHEMA, ORDO_ROLES, ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader",
+ORDO_LOG_LEVEL, ...), then the --config YAML file (db, schema, migrate,
+roles, addr, insecure, maxBodyBytes, tokens: {TOKEN: role}, log, http,
+trace), then defaults; a flag wins over the environment, which wins over the
+file. Tokens from the file and the environment are merged. Unknown keys in
+the file are errors. docs/configuration.md lists every setting.
+
+http steps and http side effects may not call loopback, private or
+link-local addresses unless http.allowPrivate is set or the host is named
+in http.allowHosts. GET /metrics serves Prometheus metrics; tracing with
+OpenTelemetry is on when OTEL_EXPORTER_OTLP_ENDPOINT is set or with --trace.
 
 Roles: reader (read), operator (also start, resubmit, cancel), admin (also
 deploy). Without tokens the server only starts on a loopback address, unless
@@ -154,59 +146,12 @@ engine finishes or hands back its work.`,
 		Example: "  ordo server --db /var/lib/ordo/ordo.db --addr 0.0.0.0:7070 --config /etc/ordo.yaml\n  ORDO_TOKENS=s3cret=admin ordo server --db ordo.db --addr :7070\n  ordo server --db 'postgres://ordo@db/ordo' --schema ordo --roles executor,effects --addr :7071",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := &serveConfig{}
-			if configPath != "" {
-				c, err := loadConfigFile(configPath)
-				if err != nil {
-					return &usageError{err}
-				}
-				cfg = c
+			cfg, err := loadServeConfig(cmd.Flags(), configPath, os.Environ())
+			if err != nil {
+				return &usageError{err}
 			}
-			if cfg.Tokens == nil {
-				cfg.Tokens = map[string]string{}
-			}
-			if v := os.Getenv("ORDO_DB"); v != "" {
-				cfg.DB = v
-			}
-			if v := os.Getenv("ORDO_SCHEMA"); v != "" {
-				cfg.Schema = v
-			}
-			if v := os.Getenv("ORDO_ROLES"); v != "" {
-				cfg.Roles = v
-			}
-			if v := os.Getenv("ORDO_ADDR"); v != "" {
-				cfg.Addr = v
-			}
-			if v := os.Getenv("ORDO_TOKENS"); v != "" {
-				toks, err := parseTokens(v)
-				if err != nil {
-					return &usageError{err}
-				}
-				for tok, role := range toks {
-					cfg.Tokens[tok] = role
-				}
-			}
-			f := cmd.Flags()
-			if f.Changed("db") {
-				cfg.DB = flags.DB
-			}
-			if f.Changed("schema") {
-				cfg.Schema = flags.Schema
-			}
-			if f.Changed("migrate") {
-				cfg.Migrate = &migrate
-			}
-			if f.Changed("roles") {
-				cfg.Roles = flags.Roles
-			}
-			if f.Changed("addr") || cfg.Addr == "" {
-				cfg.Addr = flags.Addr
-			}
-			if f.Changed("insecure") {
-				cfg.Insecure = flags.Insecure
-			}
-			if f.Changed("max-body-bytes") {
-				cfg.MaxBodyBytes = flags.MaxBodyBytes
+			if err := cfg.checkObservability(); err != nil {
+				return &usageError{err}
 			}
 			spec := cfg.storeSpec()
 			if err := spec.check(); err != nil {
@@ -224,10 +169,10 @@ engine finishes or hands back its work.`,
 				return &usageError{err}
 			}
 			if checkConfig {
-				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, roles %s, addr %s, %s\n", spec.describe(), strings.Join(roles, ","), cfg.Addr, authSummary(opts))
+				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, roles %s, addr %s, %s; %s\n", spec.describe(), strings.Join(roles, ","), cfg.Addr, authSummary(opts), cfg.extras().summary())
 				return nil
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", spec, roles, opts, nil)
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", spec, roles, opts, nil, cfg.extras())
 		},
 	}
 	f := cmd.Flags()
@@ -238,7 +183,8 @@ engine finishes or hands back its work.`,
 	f.StringVar(&flags.Addr, "addr", server.DefaultAddr, "HOST:PORT to listen on; port 0 picks a free one (env ORDO_ADDR)")
 	f.BoolVar(&flags.Insecure, "insecure", false, "allow serving without tokens on an address that is not loopback")
 	f.Int64Var(&flags.MaxBodyBytes, "max-body-bytes", 0, "request body limit in bytes (default 1 MiB)")
-	f.StringVar(&configPath, "config", "", "YAML config file")
+	addObservabilityFlags(f)
+	f.StringVar(&configPath, "config", "", "YAML config file (see docs/configuration.md)")
 	f.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")
 	return cmd
 }
@@ -268,7 +214,7 @@ deployed. For anything else, use ordo server.`,
 			if !server.IsLoopback(host) {
 				return &usageError{fmt.Errorf("ordo dev runs without authentication, so it only listens on a loopback address (127.0.0.1, ::1, localhost), not %q: use ordo server", host)}
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", spec, nil, &server.Options{Addr: addr}, devSetup)
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", spec, nil, &server.Options{Addr: addr}, devSetup, devExtras())
 		},
 	}
 	f := cmd.Flags()
@@ -305,9 +251,16 @@ Stop with Ctrl-C.
 // done, then stops the server and closes the engine. setup, when not nil,
 // runs once the server listens and returns hints to print. The line
 // "listening on URL" comes once everything is ready.
-func runServer(ctx context.Context, stdout, stderr io.Writer, title string, spec storeSpec, roles []string, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error)) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	eng, err := ordo.Open(ctx, spec.opener(logger), &ordo.Config{Logger: logger, Roles: roles})
+func runServer(ctx context.Context, stdout, stderr io.Writer, title string, spec storeSpec, roles []string, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error), extras *runExtras) error {
+	obs, err := extras.start(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer obs.close(ctx, stderr)
+	logger := obs.logger
+	ecfg := obs.engineConfig()
+	ecfg.Roles = roles
+	eng, err := ordo.Open(ctx, spec.opener(logger), ecfg)
 	if err != nil {
 		return err
 	}
@@ -320,6 +273,7 @@ func runServer(ctx context.Context, stdout, stderr io.Writer, title string, spec
 	o.Engine, o.Logger = eng, logger
 	api := len(roles) == 0 || slices.Contains(roles, ordo.RoleAPI)
 	o.HealthOnly = !api
+	obs.serverOptions(&o)
 	srv, err := server.New(&o)
 	if err != nil {
 		return errors.Join(err, closeEngine())
@@ -339,6 +293,7 @@ func runServer(ctx context.Context, stdout, stderr io.Writer, title string, spec
 		fmt.Fprintf(stdout, "  roles     %s\n", strings.Join(roles, ","))
 	}
 	fmt.Fprintf(stdout, "  auth      %s\n", authSummary(&o))
+	obs.describe(stdout, base)
 	var (
 		hints    string
 		setupErr error
