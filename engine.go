@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordoflow/ordo/internal/engine"
 	"github.com/ordoflow/ordo/internal/executor"
 	"github.com/ordoflow/ordo/internal/journal"
@@ -55,6 +57,11 @@ type Config struct {
 	// Observer, when set, is told what the engine commits (for metrics).
 	// See [Observer].
 	Observer *Observer
+	// TracerProvider, when set, traces each step attempt and side-effect
+	// try of an instance that was started in a trace (a span in the ctx
+	// given to [Engine.Start]), as a child of that trace. Instances
+	// started outside a trace get no spans. Defaults to none.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) validate() error {
@@ -128,17 +135,18 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{
-		Store:         store,
-		Clock:         cfg.Clock,
-		Logger:        cfg.Logger,
-		NodeID:        cfg.NodeID,
-		Workers:       cfg.Workers,
-		EffectWorkers: cfg.EffectWorkers,
-		LeaseDuration: cfg.LeaseDuration,
-		PollInterval:  cfg.PollInterval,
-		MaxBatch:      cfg.MaxBatch,
-		HTTPClient:    cfg.HTTPClient,
-		Observe:       cfg.Observer.hook(),
+		Store:          store,
+		Clock:          cfg.Clock,
+		Logger:         cfg.Logger,
+		NodeID:         cfg.NodeID,
+		Workers:        cfg.Workers,
+		EffectWorkers:  cfg.EffectWorkers,
+		LeaseDuration:  cfg.LeaseDuration,
+		PollInterval:   cfg.PollInterval,
+		MaxBatch:       cfg.MaxBatch,
+		HTTPClient:     cfg.HTTPClient,
+		Observe:        cfg.Observer.hook(),
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

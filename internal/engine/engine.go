@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo/internal/definition"
 	"github.com/ordoflow/ordo/internal/effects"
@@ -67,6 +68,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Observe, when set, is told about every commit (see [Observer]).
 	Observe Observer
+	// TracerProvider, when set, traces the step attempts and effect tries
+	// of instances started in a trace.
+	TracerProvider trace.TracerProvider
 }
 
 // StepFunc runs one attempt of a step.
@@ -119,6 +123,7 @@ type Engine struct {
 	rand   func() float64
 	http   *http.Client
 	obs    Observer
+	tracer trace.Tracer // nil: no spans
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
@@ -200,6 +205,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		waiters:   map[string][]chan *journal.State{},
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+	}
+	if cfg.TracerProvider != nil {
+		e.tracer = cfg.TracerProvider.Tracer("github.com/ordoflow/ordo")
 	}
 	if cfg.Store.Exclusive() {
 		if _, err := cfg.Store.ReleaseLeases(ctx, ""); err != nil {

@@ -153,7 +153,11 @@ func (x *runExtras) start(ctx context.Context, stderr io.Writer) (*observability
 
 // engineConfig is the engine's configuration.
 func (o *observability) engineConfig() *ordo.Config {
-	return &ordo.Config{Logger: o.logger, HTTPClient: o.client, Observer: o.metrics.Observer()}
+	cfg := &ordo.Config{Logger: o.logger, HTTPClient: o.client, Observer: o.metrics.Observer()}
+	if o.tp != nil {
+		cfg.TracerProvider = o.tp
+	}
+	return cfg
 }
 
 // serverOptions sets the metrics and tracer of the server's options.
