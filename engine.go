@@ -134,20 +134,18 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{
-		Store:          store,
-		Clock:          cfg.Clock,
-		Logger:         cfg.Logger,
-		NodeID:         cfg.NodeID,
-		Workers:        cfg.Workers,
-		EffectWorkers:  cfg.EffectWorkers,
-		LeaseDuration:  cfg.LeaseDuration,
-		PollInterval:   cfg.PollInterval,
-		MaxBatch:       cfg.MaxBatch,
-		HTTPClient:     cfg.HTTPClient,
-		Observe:        cfg.Observer.hook(),
-		TracerProvider: cfg.TracerProvider,
-	})
+	eng, err := engine.New(ctx, cfg.observability(engine.Config{
+		Store:         store,
+		Clock:         cfg.Clock,
+		Logger:        cfg.Logger,
+		NodeID:        cfg.NodeID,
+		Workers:       cfg.Workers,
+		EffectWorkers: cfg.EffectWorkers,
+		LeaseDuration: cfg.LeaseDuration,
+		PollInterval:  cfg.PollInterval,
+		MaxBatch:      cfg.MaxBatch,
+		HTTPClient:    cfg.HTTPClient,
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)
 	}
