@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordoflow/ordo/internal/engine"
 	"github.com/ordoflow/ordo/internal/executor"
 	"github.com/ordoflow/ordo/internal/journal"
@@ -62,6 +64,11 @@ type Config struct {
 	// Observer, when set, is told what the engine commits (for metrics).
 	// See [Observer].
 	Observer *Observer
+	// TracerProvider, when set, traces each step attempt and side-effect
+	// try of an instance that was started in a trace (a span in the ctx
+	// given to [Engine.Start]), as a child of that trace. Instances
+	// started outside a trace get no spans. Defaults to none.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) validate() error {
@@ -134,7 +141,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{
+	eng, err := engine.New(ctx, cfg.observability(engine.Config{
 		Store:         store,
 		Clock:         cfg.Clock,
 		Logger:        cfg.Logger,
@@ -146,8 +153,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
 		Roles:         cfg.Roles,
-		Observe:       cfg.Observer.hook(),
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)
 	}

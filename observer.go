@@ -66,6 +66,14 @@ type EffectFailed struct {
 	Err      *Error
 }
 
+// observability sets the observer and tracer of c in the engine's
+// configuration ec.
+func (c *Config) observability(ec engine.Config) engine.Config {
+	ec.Observe = c.Observer.hook()
+	ec.TracerProvider = c.TracerProvider
+	return ec
+}
+
 // hook returns the engine's observer for o, or nil when o has no func.
 func (o *Observer) hook() engine.Observer {
 	if o == nil || (o.InstanceStatus == nil && o.StepEnded == nil && o.EffectFailed == nil) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -49,6 +50,10 @@ func noteInstance(r *http.Request, id, step string) {
 		}
 	}
 }
+
+// instanceRoute reports whether a route's {id} is an instance id. Other
+// routes about an instance (a task's, say) call noteInstance themselves.
+func instanceRoute(path string) bool { return strings.HasPrefix(path, "/api/v1/instances/{id}") }
 
 // requestID returns the request's X-Request-Id when it is a sensible id
 // (1 to 128 printable ASCII characters), else a new random one.

@@ -59,7 +59,9 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
-		noteInstance(r, r.PathValue("id"), "")
+		if instanceRoute(rt.Path) {
+			noteInstance(r, r.PathValue("id"), "")
+		}
 		if err := rt.handle(s, w, r); err != nil {
 			s.writeError(w, r, err)
 		}

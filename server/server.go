@@ -24,6 +24,19 @@
 // may also deploy definitions. Without tokens the API is open, which [New]
 // allows only on a loopback address unless [Options.Insecure] is set.
 // /healthz, /readyz and /api/v1/openapi.json never need a token.
+//
+// # Observability
+//
+// GET /metrics serves Prometheus metrics ([Metrics]); each request is
+// logged in one line with its route, status, duration and X-Request-Id;
+// [Options.TracerProvider] traces requests with OpenTelemetry. See
+// docs/operations-metrics.md.
+//
+// # Outgoing calls
+//
+// [HTTPPolicy] keeps the http steps and http side effects of an engine
+// away from loopback, private and link-local addresses and outside an
+// allow-list; `ordo server` applies it to its engine.
 package server
 
 import (

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo"
 )
@@ -56,6 +57,7 @@ func TestTracing_RequestTraceReachesHTTPStep(t *testing.T) {
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))}
 	eng, err := ordo.Open(ctx, ordo.SQLite(filepath.Join(t.TempDir(), "ordo.db")), &ordo.Config{
 		Logger: slog.New(slog.DiscardHandler), HTTPClient: client, PollInterval: 20 * time.Millisecond,
+		TracerProvider: tp,
 	})
 	require.NoError(t, err)
 	srv, err := New(&Options{Engine: eng, Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), TracerProvider: tp})
@@ -73,7 +75,9 @@ func TestTracing_RequestTraceReachesHTTPStep(t *testing.T) {
 	require.NoError(t, err)
 
 	// start starts an instance through the API, waits for it, and returns
-	// the trace id of the request's server span.
+	// the trace id of the request's server span. It checks the spans of the
+	// run: the step attempt is a span in the request's trace, and the http
+	// call a span under it, whose id went out as the traceparent.
 	start := func(incoming string) string {
 		t.Helper()
 		req, err := http.NewRequest("POST", "http://"+srv.Addr()+"/api/v1/workflows/traced/instances", strings.NewReader(`{}`))
@@ -100,6 +104,19 @@ func TestTracing_RequestTraceReachesHTTPStep(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, traceID, "the request has a span")
+		var stepSpan, callSpan tracetest.SpanStub
+		for _, s := range exporter.GetSpans() {
+			switch {
+			case s.Name == "ordo.step call":
+				stepSpan = s
+			case s.SpanKind == trace.SpanKindClient:
+				callSpan = s
+			}
+		}
+		require.Equal(t, traceID, stepSpan.SpanContext.TraceID().String(), "the step attempt is traced in the request's trace")
+		require.Equal(t, started.ID, attr(stepSpan, "ordo.instance.id"))
+		require.Equal(t, stepSpan.SpanContext.SpanID(), callSpan.Parent.SpanID(), "the http call is a span of the step attempt")
+		require.Equal(t, callSpan.SpanContext.SpanID().String(), strings.Split(lastReceived(), "-")[2], "the call's span id went out")
 		exporter.Reset()
 		return traceID
 	}
@@ -118,4 +135,14 @@ func TestTracing_RequestTraceReachesHTTPStep(t *testing.T) {
 	got = lastReceived()
 	require.Equal(t, callerTrace, strings.Split(got, "-")[1])
 	require.NotEqual(t, "00f067aa0ba902b7", strings.Split(got, "-")[2], "the call is a span of its own")
+}
+
+// attr returns a span's string attribute.
+func attr(s tracetest.SpanStub, key string) string {
+	for _, kv := range s.Attributes {
+		if string(kv.Key) == key {
+			return kv.Value.AsString()
+		}
+	}
+	return ""
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo/internal/definition"
 	"github.com/ordoflow/ordo/internal/effects"
@@ -70,6 +71,9 @@ type Config struct {
 
 	// Observe, when set, is told about every commit (see [Observer]).
 	Observe Observer
+	// TracerProvider, when set, traces the step attempts and effect tries
+	// of instances started in a trace.
+	TracerProvider trace.TracerProvider
 }
 
 // StepFunc runs one attempt of a step.
@@ -122,6 +126,7 @@ type Engine struct {
 	rand   func() float64
 	http   *http.Client
 	obs    Observer
+	tracer trace.Tracer // nil: no spans
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
@@ -215,6 +220,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		waiters:   map[string][]chan *journal.State{},
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+	}
+	if cfg.TracerProvider != nil {
+		e.tracer = cfg.TracerProvider.Tracer("github.com/ordoflow/ordo")
 	}
 	if cfg.Store.Exclusive() {
 		if _, err := cfg.Store.ReleaseLeases(ctx, ""); err != nil {

@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo/internal/journal"
+	"github.com/ordoflow/ordo/ordostore"
 )
 
 // Observer is told about every commit that appended events to an
@@ -39,4 +42,33 @@ func withTraceParent(ctx context.Context, traceParent string) context.Context {
 		return ctx
 	}
 	return traceContext.Extract(ctx, propagation.MapCarrier{"traceparent": traceParent})
+}
+
+// noEnd ends no span.
+func noEnd(*journal.Error) {}
+
+// startSpan starts a span for a step attempt or an effect try of an
+// instance that was started in a trace, when the engine has a tracer. It
+// returns the context to run in and the func that ends the span with the
+// attempt's error (nil on success). Instances without a trace get no span:
+// the engine does not start traces of its own.
+func (e *Engine) startSpan(ctx context.Context, st *journal.State, name string, t *ordostore.Task) (context.Context, func(*journal.Error)) {
+	if e.tracer == nil || st.TraceParent == "" {
+		return ctx, noEnd
+	}
+	ctx, span := e.tracer.Start(ctx, name, trace.WithAttributes(
+		attribute.String(logInstance, st.ID),
+		attribute.String("ordo.workflow", st.Workflow),
+		attribute.String(logStep, t.StepID),
+		attribute.Int(logAttempt, t.Attempt),
+	))
+	return ctx, func(err *journal.Error) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Message)
+			if err.Code != "" {
+				span.SetAttributes(attribute.String("ordo.error.code", err.Code))
+			}
+		}
+		span.End()
+	}
 }

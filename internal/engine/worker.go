@@ -62,7 +62,10 @@ func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostor
 		// Out of date: complete the task without running it.
 		cmd = executor.StepDone{Step: t.StepID, Attempt: -1}
 	} else {
-		cmd = e.invoke(ctx, st, step, t)
+		sctx, end := e.startSpan(ctx, st, "ordo.step "+t.StepID, t)
+		done := e.invoke(sctx, st, step, t)
+		end(done.Err)
+		cmd = done
 	}
 	if err := e.applyRetrying(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
@@ -207,10 +210,16 @@ func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 		if fn == nil {
 			err = NonRetryable(fmt.Errorf("no interpreter registered for side effect type %q", et.Type))
 		} else {
-			err = safeEffect(ctx, fn, &EffectCall{
+			sctx, end := e.startSpan(ctx, st, "ordo.effect "+et.Type, t)
+			err = safeEffect(sctx, fn, &EffectCall{
 				InstanceID: t.InstanceID, Step: t.StepID, Index: et.Index, Type: et.Type,
 				Payload: et.Payload, IdempotencyKey: et.Key, Attempt: t.Attempt,
 			})
+			if err != nil {
+				end(&journal.Error{Message: err.Error()})
+			} else {
+				end(nil)
+			}
 		}
 	}
 	cmd := executor.EffectDone{

@@ -42,7 +42,8 @@ type httpConfig struct {
 	// AllowPrivate lets them call loopback, private and link-local
 	// addresses.
 	AllowPrivate bool `yaml:"allowPrivate"`
-	// Timeout bounds each call that does not set its own. Defaults to 30s.
+	// Timeout bounds each call; a step's own timeout can only make it
+	// shorter. Defaults to 30s.
 	Timeout time.Duration `yaml:"timeout"`
 }
 

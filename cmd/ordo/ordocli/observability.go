@@ -32,7 +32,7 @@ func addObservabilityFlags(f *pflag.FlagSet) {
 	f.String("log-level", "info", "log level: debug, info, warn or error (env ORDO_LOG_LEVEL)")
 	f.StringSlice("http-allow-host", nil, "host, host:port, *.domain or CIDR that http steps and effects may call; repeat or comma-separate (env ORDO_HTTP_ALLOW_HOSTS)")
 	f.Bool("http-allow-private", false, "let http steps and effects call loopback, private and link-local addresses (env ORDO_HTTP_ALLOW_PRIVATE)")
-	f.Duration("http-timeout", 30*time.Second, "timeout of each http step or effect call that sets none (env ORDO_HTTP_TIMEOUT)")
+	f.Duration("http-timeout", 30*time.Second, "the longest one call of an http step or effect may take (env ORDO_HTTP_TIMEOUT)")
 	f.Bool("trace", false, "export OpenTelemetry traces over OTLP/HTTP (on when OTEL_EXPORTER_OTLP_ENDPOINT is set; env ORDO_TRACE)")
 }
 
@@ -153,7 +153,11 @@ func (x *runExtras) start(ctx context.Context, stderr io.Writer) (*observability
 
 // engineConfig is the engine's configuration.
 func (o *observability) engineConfig() *ordo.Config {
-	return &ordo.Config{Logger: o.logger, HTTPClient: o.client, Observer: o.metrics.Observer()}
+	cfg := &ordo.Config{Logger: o.logger, HTTPClient: o.client, Observer: o.metrics.Observer()}
+	if o.tp != nil {
+		cfg.TracerProvider = o.tp
+	}
+	return cfg
 }
 
 // serverOptions sets the metrics and tracer of the server's options.
