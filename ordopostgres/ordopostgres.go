@@ -113,7 +113,8 @@ type Store struct {
 
 	// The wake-ups of notify.go.
 	channel      string
-	wake         chan struct{}
+	wakeMu       sync.Mutex
+	wakers       []chan struct{}
 	listenOnce   sync.Once
 	listenCancel context.CancelFunc
 	listenDone   chan struct{}
@@ -150,7 +151,7 @@ func Open(ctx context.Context, url string, cfg *Config) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store (schema %s): %w", cfg.Schema, err)
 	}
 	return &Store{schema: cfg.Schema, logger: cfg.Logger, pool: pool,
-		channel: channelName(cfg.Schema), wake: make(chan struct{}, 1)}, nil
+		channel: channelName(cfg.Schema)}, nil
 }
 
 // newPool returns a pool of connections to url whose search_path is the
