@@ -162,7 +162,7 @@ func newPool(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("%w: %w", ordotype.ErrInvalid, err)
 	}
 	// pool_max_conns in the URL wins over Config.MaxConns.
-	if _, set := pcfg.ConnConfig.Config.RuntimeParams["pool_max_conns"]; !set && !strings.Contains(url, "pool_max_conns") {
+	if !strings.Contains(url, "pool_max_conns") {
 		pcfg.MaxConns = int32(cfg.MaxConns)
 	}
 	// Sent in the startup message: every connection, opened now or later,
