@@ -12,6 +12,10 @@ run: ## Run the order-fulfilment example on a fresh SQLite file
 test: ## Run every test with the race detector (what CI runs)
 	go test -race ./...
 
+.PHONY: test/pg-restart
+test/pg-restart: ## Restart the local PostgreSQL in the middle of a run (run it alone)
+	ORDO_TEST_PG_RESTART=1 go test -race -count=1 -run TestPostgresRestart ./internal/pgrestart/
+
 .PHONY: test/short
 test/short: ## Run the quick tests (no crash test, no fuzz seeds beyond the corpus)
 	go test -short ./...

@@ -58,7 +58,7 @@ type Config struct {
 	// [RoleEffects] and [RoleTimers]; nil means all of them. A process
 	// without a role leaves that work in the store for the processes that
 	// have it, so anything but all roles needs a store shared by several
-	// processes (PostgreSQL). See roles.go.
+	// processes (PostgreSQL); see [ParseRoles] and docs/operations.md.
 	Roles []string
 
 	// Observer, when set, is told what the engine commits (for metrics).

@@ -49,22 +49,32 @@ func channelName(schema string) string {
 // see [ordostore.Notifier]. The first call starts listening, on a
 // connection outside the pool that is opened again (with backoff) whenever
 // it is lost; each new connection also sends a wake-up, for what was
-// missed while it was down. Listening stops at [Store.Close].
+// missed while it was down. Listening stops at [Store.Close]. Each call
+// returns a channel of its own, so several engines may share one store.
 func (s *Store) Wake() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.wakeMu.Lock()
+	s.wakers = append(s.wakers, ch)
+	s.wakeMu.Unlock()
 	s.listenOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.listenCancel = cancel
 		s.listenDone = make(chan struct{})
 		go s.listen(ctx)
 	})
-	return s.wake
+	return ch
 }
 
-// signal passes a wake-up on, merging it with one still pending.
+// signal passes a wake-up on to every channel, merging it with one still
+// pending there.
 func (s *Store) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	for _, ch := range s.wakers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 

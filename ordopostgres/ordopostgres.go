@@ -113,7 +113,8 @@ type Store struct {
 
 	// The wake-ups of notify.go.
 	channel      string
-	wake         chan struct{}
+	wakeMu       sync.Mutex
+	wakers       []chan struct{}
 	listenOnce   sync.Once
 	listenCancel context.CancelFunc
 	listenDone   chan struct{}
@@ -150,7 +151,7 @@ func Open(ctx context.Context, url string, cfg *Config) (*Store, error) {
 		return nil, fmt.Errorf("open postgres store (schema %s): %w", cfg.Schema, err)
 	}
 	return &Store{schema: cfg.Schema, logger: cfg.Logger, pool: pool,
-		channel: channelName(cfg.Schema), wake: make(chan struct{}, 1)}, nil
+		channel: channelName(cfg.Schema)}, nil
 }
 
 // newPool returns a pool of connections to url whose search_path is the
@@ -161,7 +162,7 @@ func newPool(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error
 		return nil, fmt.Errorf("%w: %w", ordotype.ErrInvalid, err)
 	}
 	// pool_max_conns in the URL wins over Config.MaxConns.
-	if _, set := pcfg.ConnConfig.Config.RuntimeParams["pool_max_conns"]; !set && !strings.Contains(url, "pool_max_conns") {
+	if !strings.Contains(url, "pool_max_conns") {
 		pcfg.MaxConns = int32(cfg.MaxConns)
 	}
 	// Sent in the startup message: every connection, opened now or later,

@@ -14,7 +14,8 @@ type Notifier interface {
 	// Wake returns a channel that receives a value when another process
 	// (or this one) committed tasks that were not leased at insert time,
 	// or handed leases back. The channel is buffered (one value) and never
-	// closed; wake-ups that arrive while one is pending are merged.
-	// Every call returns the same channel.
+	// closed; wake-ups that arrive while one is pending are merged. Each
+	// call returns a new channel that receives every wake-up, so several
+	// engines may share one store.
 	Wake() <-chan struct{}
 }

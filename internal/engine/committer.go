@@ -102,8 +102,11 @@ func (c *committer) wait(r *commitReq) (ordostore.TransitionResult, error) {
 }
 
 // sharedCommitters is the number of batches written at once on a shared
-// store.
-const sharedCommitters = 4
+// store. Two overlap one batch's round trips and fsync with the next
+// batch's statements while keeping batches large: more writers make
+// smaller batches, and so more statements per transition, which costs the
+// database CPU it often shares with the engine.
+const sharedCommitters = 2
 
 func (c *committer) run() {
 	defer c.wg.Done()
