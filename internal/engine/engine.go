@@ -125,6 +125,7 @@ type Engine struct {
 
 	steps   *pool
 	effects *pool
+	firing  atomic.Int64 // timers claimed and not yet fired (timers.go)
 
 	mu        sync.RWMutex
 	handlers  map[string]StepFunc

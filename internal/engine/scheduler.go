@@ -143,7 +143,7 @@ func (e *Engine) Idle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for e.steps.busy() || e.effects.busy() {
+		for e.busy() {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -155,11 +155,17 @@ func (e *Engine) Idle(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if n == 0 && !e.steps.busy() && !e.effects.busy() {
+			if n == 0 && !e.busy() {
 				return nil
 			}
 		}
 	}
+}
+
+// busy reports whether tasks are queued or running in the pools, or
+// timers claimed by the scheduler are still firing.
+func (e *Engine) busy() bool {
+	return e.steps.busy() || e.effects.busy() || e.firing.Load() > 0
 }
 
 // NextDue returns the earliest due time of an unleased task this process
