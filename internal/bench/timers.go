@@ -27,7 +27,7 @@ const WorkloadTimers = "timers"
 const timersLead = 2 * time.Second
 
 func timersDefinition() (*ordo.Definition, error) {
-	return ordo.ParseDefinition([]byte(`{"workflow":"bench-timers","steps":[{"id":"wait","timer":{"until":"timestamp(input.at)"}}]}`), "bench-timers.json")
+	return ordo.NewWorkflow("bench-timers").Step(ordo.TimerUntil("wait", "timestamp(input.at)")).Build()
 }
 
 // runTimers starts opts.Instances instances of the timers workload, all due

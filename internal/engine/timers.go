@@ -88,7 +88,9 @@ func (e *Engine) fire(ctx context.Context, tasks []*ordostore.Task) {
 				if i >= len(tasks) {
 					return
 				}
-				e.runStepOn(ctx, tasks[i], rows[tasks[i].InstanceID])
+				if !e.stopping.Load() { // else Stop hands the lease back
+					e.runStepOn(ctx, tasks[i], rows[tasks[i].InstanceID])
+				}
 				e.firing.Add(-1)
 			}
 		})
