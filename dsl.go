@@ -254,8 +254,10 @@ func Timer(id string, d time.Duration) *StepBuilder {
 	return &StepBuilder{spec: definition.SpecStep{ID: id, Timer: &definition.SpecTimer{Duration: definition.Duration(d)}}}
 }
 
-// TimerUntil is a step that waits until the deadline a CEL expression
-// gives: a timestamp or an RFC 3339 string (template: timer: {until: ...}).
+// TimerUntil is a step that waits until the deadline given by cel, a CEL
+// expression over input and state that gives a timestamp or an RFC 3339
+// string (template: timer: {until: ...}), such as "timestamp(input.due)".
+// The deadline is computed once, when the step is scheduled.
 func TimerUntil(id, cel string) *StepBuilder {
 	return &StepBuilder{spec: definition.SpecStep{ID: id, Timer: &definition.SpecTimer{Until: cel}}}
 }

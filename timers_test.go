@@ -246,3 +246,40 @@ func TestTimers_100kWaiting(t *testing.T) {
 	require.Equal(t, n, rep.WorkflowEnds, "one workflow.completed per instance")
 	require.Zero(t, rep.TasksLeft, "no task left")
 }
+
+// TestTimers_UntilAndISODuration: a timer built with TimerUntil waits until
+// the instant its CEL expression gives, and one written in YAML with an
+// ISO 8601 duration (P7D) waits seven days; each fires once, at its time.
+func TestTimers_UntilAndISODuration(t *testing.T) {
+	t.Parallel()
+	tt := ordotest.New(t, nil)
+	ctx := t.Context()
+	start := tt.Clock.Now()
+	until := ordo.NewWorkflow("until").Step(ordo.TimerUntil("wait", "timestamp(input.at)")).MustBuild()
+	_, err := tt.Engine.Register(ctx, until, nil)
+	require.NoError(t, err)
+	iso, err := ordo.ParseDefinition([]byte("workflow: iso\nsteps:\n  - id: wait\n    timer: {duration: P7D}\n"), "iso.yaml")
+	require.NoError(t, err)
+	_, err = tt.Engine.Register(ctx, iso, nil)
+	require.NoError(t, err)
+
+	at := start.Add(36 * time.Hour)
+	u := tt.Start("until", map[string]string{"at": at.Format(time.RFC3339)})
+	w := tt.Start("iso", nil)
+	tt.RequireStepStatus(u, "wait", ordo.StepWaiting)
+	tt.RequireStepStatus(w, "wait", ordo.StepWaiting)
+	tt.RunUntilIdle()
+	for id, due := range map[string]time.Time{u: at, w: start.Add(week)} {
+		tt.RequireStatus(id, ordo.StatusCompleted)
+		events, err := tt.Engine.Journal(ctx, id)
+		require.NoError(t, err)
+		fired := 0
+		for _, e := range events {
+			if e.Type == "step.completed" && e.Step == "wait" {
+				fired++
+				require.True(t, e.Time.Equal(due), "timer of %s fired at %s, want %s", id, e.Time, due)
+			}
+		}
+		require.Equal(t, 1, fired)
+	}
+}

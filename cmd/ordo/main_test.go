@@ -57,6 +57,24 @@ func TestBinary(t *testing.T) {
 		require.Contains(t, string(out), "p99")
 	})
 
+	t.Run("BenchTimers", func(t *testing.T) {
+		t.Parallel()
+		out, err := exec.Command(bin, "bench", "--workload", "timers", "--instances", "200", "--concurrency", "10", "-o", "json").Output()
+		require.NoError(t, err)
+		var res map[string]any
+		require.NoError(t, json.Unmarshal(out, &res), string(out))
+		require.Equal(t, "timers", res["workload"])
+		require.EqualValues(t, 200, res["instances"])
+		require.Greater(t, res["per_second"].(float64), 0.0, "timers fired per second")
+		require.GreaterOrEqual(t, res["p99_ms"].(float64), res["p50_ms"].(float64), "lateness percentiles")
+		require.Greater(t, res["create_seconds"].(float64), 0.0)
+
+		out, err = exec.Command(bin, "bench", "--workload", "timers", "--instances", "50", "--concurrency", "5").Output()
+		require.NoError(t, err)
+		require.Contains(t, string(out), "lateness")
+		require.Contains(t, string(out), "timers/s")
+	})
+
 	t.Run("Version", func(t *testing.T) {
 		t.Parallel()
 		out, err := exec.Command(bin, "version", "-o", "json").Output()

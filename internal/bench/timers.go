@@ -27,7 +27,7 @@ const WorkloadTimers = "timers"
 const timersLead = 2 * time.Second
 
 func timersDefinition() (*ordo.Definition, error) {
-	return ordo.ParseDefinition([]byte(`{"workflow":"bench-timers","steps":[{"id":"wait","timer":{"until":"timestamp(input.at)"}}]}`), "bench-timers.json")
+	return ordo.NewWorkflow("bench-timers").Step(ordo.TimerUntil("wait", "timestamp(input.at)")).Build()
 }
 
 // runTimers starts opts.Instances instances of the timers workload, all due
@@ -174,7 +174,11 @@ func (t realTimer) Stop() bool          { return t.t.Stop() }
 
 func (r *Result) printTimers(w io.Writer) {
 	fmt.Fprintf(w, "workload     %s (one timer step per instance, all due at the same instant T)\n", r.Workload)
-	fmt.Fprintf(w, "store        %s (synchronous=FULL) %s\n", r.Store, r.DB)
+	durable := "synchronous=FULL"
+	if r.Store == "postgres" {
+		durable = "synchronous_commit=on"
+	}
+	fmt.Fprintf(w, "store        %s (%s) %s\n", r.Store, durable, r.DB)
 	fmt.Fprintf(w, "instances    %d started in %.3fs (concurrency %d)\n", r.Instances, r.CreateSeconds, r.Concurrency)
 	fmt.Fprintf(w, "fired        all by T+%.3fs, %.1f timers/s\n", r.Seconds, r.PerSecond)
 	fmt.Fprintf(w, "lateness     p50 %.2fms  p99 %.2fms  max %.2fms\n", r.P50Ms, r.P99Ms, r.MaxMs)

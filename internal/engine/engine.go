@@ -144,6 +144,8 @@ type Engine struct {
 	admits  *pool // deferred instances
 	fm      flowMetrics
 
+	firing atomic.Int64 // timers claimed and not yet fired (timers.go)
+
 	mu        sync.RWMutex
 	handlers  map[string]StepFunc
 	effectFns map[string]EffectFunc

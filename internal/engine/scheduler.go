@@ -165,6 +165,20 @@ func (e *Engine) Idle(ctx context.Context) error {
 	}
 }
 
+// busy reports whether tasks are queued or running in the pools, or
+// timers claimed by the scheduler are still firing.
+func (e *Engine) busy() bool {
+	if e.firing.Load() > 0 {
+		return true
+	}
+	for _, p := range e.pools() {
+		if p.busy() {
+			return true
+		}
+	}
+	return false
+}
+
 // NextDue returns the earliest due time of an unleased task this process
 // could run, or ok=false. It is for tests driving a fake clock.
 // A wait without a deadline (due at executor.Never) is not reported.
@@ -204,16 +218,6 @@ func (e *Engine) heartbeat() {
 			e.log.ErrorContext(ctx, "renewing task leases", "tasks", len(ids), "error", err)
 		}
 	}
-}
-
-// busy reports whether a pool has a task queued or running.
-func (e *Engine) busy() bool {
-	for _, p := range e.pools() {
-		if p.busy() {
-			return true
-		}
-	}
-	return false
 }
 
 // janitor expires the messages no receive step took in time.

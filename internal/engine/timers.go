@@ -53,11 +53,16 @@ func (e *Engine) fireTimers(ctx context.Context) (int, error) {
 		slots <- struct{}{}
 		now := e.clock.Now().UTC()
 		e.m.claims.Add(1)
+		// Counted as firing from before the claim, so that Idle never sees
+		// a timer that is claimed and not yet counted.
+		e.firing.Add(timerBatch)
 		tasks, err := e.store.ClaimTasks(ctx, &ordostore.ClaimTasksParams{
 			Owner: e.node, Kinds: []ordotype.TaskKind{ordotype.TaskStep}, Queues: timerQueues,
 			Now: now, LeaseUntil: now.Add(e.lease), Limit: timerBatch,
 		})
+		e.firing.Add(int64(len(tasks) - timerBatch))
 		if err != nil {
+			<-slots
 			return total, err
 		}
 		e.m.claimedTasks.Add(int64(len(tasks)))
@@ -86,7 +91,10 @@ func (e *Engine) fire(ctx context.Context, tasks []*ordostore.Task) {
 				if i >= len(tasks) {
 					return
 				}
-				e.runStepOn(ctx, tasks[i], rows[tasks[i].InstanceID])
+				if !e.stopping.Load() { // else Stop hands the lease back
+					e.runStepOn(ctx, tasks[i], rows[tasks[i].InstanceID])
+				}
+				e.firing.Add(-1)
 			}
 		})
 	}
