@@ -145,7 +145,7 @@ maxBodyBytes, tokens: {TOKEN: role}); a flag wins over the environment,
 which wins over the file. Tokens from the file and the environment are
 merged.
 
-Roles: reader (read), operator (also start, resubmit, cancel), admin (also
+Token roles: reader (read), operator (also start, resubmit, cancel), admin (also
 deploy). Without tokens the server only starts on a loopback address, unless
 --insecure.
 
