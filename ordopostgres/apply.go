@@ -88,6 +88,14 @@ const (
 	RETURNING id`
 )
 
+// sqlNoSeqScan keeps the batch's statements on their indexes. Every one of
+// them looks rows up by key (instances and tasks by ID), but a table that
+// autovacuum has not analyzed yet (a new schema, or the churning tasks
+// table between two analyses) can be planned with a sequential scan that
+// reads every row, under the lock the statement takes, for a batch of a
+// few rows. SET LOCAL ends with the transaction.
+const sqlNoSeqScan = `SET LOCAL enable_seqscan = off`
+
 // Retries of a batch whose transaction PostgreSQL aborted to break a
 // deadlock (or a serialization failure).
 const (
@@ -187,6 +195,7 @@ func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	b.Queue(sqlNoSeqScan)
 	if len(a.advancing) > 0 {
 		b.Queue(sqlLockSeqs, a.advancing).Query(a.scanSeqs)
 	}

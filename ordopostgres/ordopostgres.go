@@ -229,17 +229,6 @@ func (s *Store) enter() error {
 // leave ends an operation started by enter.
 func (s *Store) leave() { s.closeMu.RUnlock() }
 
-// rollback rolls tx back, logging a failure: it runs on a path that already
-// returns an error, or after a commit, when it does nothing. A failure after
-// ctx ended is expected and not logged: pgx closes a connection whose
-// statement ctx interrupted, which ends the transaction too.
-func (s *Store) rollback(ctx context.Context, tx pgx.Tx) {
-	err := tx.Rollback(context.WithoutCancel(ctx))
-	if err != nil && !errors.Is(err, pgx.ErrTxClosed) && ctx.Err() == nil {
-		s.logger.WarnContext(ctx, "failed to roll back", slog.String("schema", s.schema), slog.Any("error", err))
-	}
-}
-
 // PostgreSQL error codes the store acts on.
 const (
 	codeNotNullViolation     = "23502"

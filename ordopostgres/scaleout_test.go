@@ -157,7 +157,7 @@ func TestNotifyWakesIdleNode(t *testing.T) {
 	require.NoError(t, err)
 	// Four hand-overs between the nodes; polling alone would take 10 s or
 	// more for the first one.
-	waitStatus(t, nodeA.Store(), id, ordo.StatusCompleted, 5*time.Second)
+	waitStatus(t, nodeA.Store(), id, ordo.StatusCompleted, 8*time.Second)
 	t.Logf("four hand-overs in %s", time.Since(start))
 }
 

@@ -137,7 +137,7 @@ link-local addresses unless http.allowPrivate is set or the host is named
 in http.allowHosts. GET /metrics serves Prometheus metrics; tracing with
 OpenTelemetry is on when OTEL_EXPORTER_OTLP_ENDPOINT is set or with --trace.
 
-Roles: reader (read), operator (also start, resubmit, cancel), admin (also
+Token roles: reader (read), operator (also start, resubmit, cancel), admin (also
 deploy). Without tokens the server only starts on a loopback address, unless
 --insecure.
 
