@@ -74,6 +74,8 @@ type Result struct {
 	// PerSecond is instances per second; for timers, timers fired per
 	// second from T to the last firing.
 	PerSecond float64 `json:"per_second"`
+	// FirstMs is, for timers, the lateness of the first timer fired.
+	FirstMs float64 `json:"first_ms,omitempty"`
 	// P50Ms, P99Ms and MaxMs are start-to-finish latencies; for timers,
 	// lateness: completion time − T.
 	P50Ms       float64 `json:"p50_ms"`
