@@ -96,6 +96,48 @@ type Store interface {
 	// long), and returns how many it extended. A task that is gone or
 	// leased to another owner is left alone.
 	ExtendLeases(ctx context.Context, params *ExtendLeasesParams) (int, error)
+
+	// ListTasks returns the tasks matching the filter, leased or not, in ID
+	// order, starting after AfterID.
+	ListTasks(ctx context.Context, params *ListTasksParams) ([]*Task, error)
+
+	// GetTask returns one task. When there is none it returns an error
+	// wrapping ordotype.ErrNotFound, which also wraps ordotype.ErrDuplicate
+	// when a task had this ID and is gone (done): IDs are never reused.
+	GetTask(ctx context.Context, id int64) (*Task, error)
+}
+
+// ListTasksParams are the filters of [Store.ListTasks]. Zero values do not
+// filter.
+type ListTasksParams struct {
+	Kinds      []ordotype.TaskKind
+	Queues     []string
+	InstanceID string
+	// AfterID pages forward: only tasks whose ID is greater.
+	AfterID int64
+	// Limit defaults to 100.
+	Limit int
+}
+
+// TaskGone is the error [Store.GetTask] returns for a task that existed and
+// is done: it wraps both ordotype.ErrNotFound and ordotype.ErrDuplicate.
+func TaskGone(id int64) error {
+	return fmt.Errorf("task %d is done: %w", id, errGone)
+}
+
+var errGone = goneError{}
+
+type goneError struct{}
+
+func (goneError) Error() string { return "gone" }
+func (goneError) Is(target error) bool {
+	return target == ordotype.ErrNotFound || target == ordotype.ErrDuplicate
+}
+
+// TaskNotFound is the error [Store.GetTask] returns for an ID no task ever
+// had.
+func TaskNotFound(id int64) error {
+	return fmt.Errorf("task %d: %w", id, ordotype.ErrNotFound)
 }
 
 // ExtendLeasesParams are the parameters of [Store.ExtendLeases].

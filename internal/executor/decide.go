@@ -162,6 +162,10 @@ func Decide(ctx context.Context, def *definition.Workflow, st *journal.State, cm
 		err = d.resubmit(c)
 	case Cancel:
 		err = d.cancel(c)
+	case StepClaimed:
+		err = d.stepClaimed(c)
+	case StepRejected:
+		err = d.stepRejected(c)
 	default:
 		err = fmt.Errorf("executor: unknown command %T", cmd)
 	}

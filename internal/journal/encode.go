@@ -180,6 +180,8 @@ func (e *Event) AppendData(b []byte) []byte {
 		b = append(b, `,"waiting":true`...)
 	}
 	b = appendOptString(b, "reason", e.Reason)
+	b = appendOptString(b, "worker", e.Worker)
+	b = appendOptInt(b, "claim", e.Claim)
 	b = appendOptInt(b, "index", e.Index)
 	b = appendOptString(b, "effectType", e.EffectType)
 	b = appendOptString(b, "effectKey", e.EffectKey)

@@ -92,7 +92,7 @@ func TestEvent_AppendData(t *testing.T) {
 		e := &Event{
 			Workflow: st.Workflow, Version: st.Version, IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey,
 			ParentID: st.ParentID, Input: st.Input, StartedAt: st.CreatedAt, Output: st.Output, State: st.Data,
-			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey,
+			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey, Worker: st.IdempotencyKey, Claim: r.IntN(3),
 			Index: r.IntN(3), EffectType: st.ParentID, EffectKey: st.ID, EffectAttempt: r.IntN(3), Retrying: r.IntN(2) == 0,
 		}
 		if r.IntN(2) == 0 {

@@ -30,6 +30,10 @@ const (
 	StepFailed    Type = "step.failed"
 	StepRetrying  Type = "step.retrying"
 	StepSkipped   Type = "step.skipped"
+	// StepRejected records a result, failure or heartbeat a worker sent for
+	// a task whose lease it had lost (the task was claimed again): it is
+	// refused and changes nothing else.
+	StepRejected Type = "step.rejected"
 
 	EffectScheduled Type = "effect.scheduled"
 	EffectCompleted Type = "effect.completed"
@@ -72,8 +76,13 @@ type Event struct {
 	// step.scheduled: the step waits (a timer) rather than runs.
 	Waiting bool `json:"waiting,omitempty"`
 
-	// step.skipped, workflow.cancelled, workflow.resubmitted
+	// step.skipped, workflow.cancelled, workflow.resubmitted, step.rejected
 	Reason string `json:"reason,omitempty"`
+
+	// step.started of a task taken by a worker, step.rejected: the worker
+	// and the claim (lease counter) it held or presented.
+	Worker string `json:"worker,omitempty"`
+	Claim  int    `json:"claim,omitempty"`
 
 	// effect.*: the effect's position in the step's list, its type and its
 	// idempotency key; EffectAttempt counts the effect's own tries.
@@ -275,6 +284,8 @@ func Apply(s *State, e *Event) error {
 		st.Reason = e.Reason
 		st.Input = e.Input
 		st.FinishedAt = e.Time
+	case StepRejected:
+		// A record only: the refused result changes nothing.
 	case EffectScheduled:
 		// Counted by step.completed; the event records the effect's key.
 	case EffectCompleted:

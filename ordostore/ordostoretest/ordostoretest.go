@@ -34,6 +34,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Events", exerciseEvents},
 		{"Instances", exerciseInstances},
 		{"Tasks", exerciseTasks},
+		{"TaskList", exerciseTaskList},
 		{"Concurrency", exerciseConcurrency},
 		{"Close", exerciseClose},
 	}
