@@ -52,6 +52,10 @@ type Config struct {
 	// NodeID names this process in task leases. Defaults to
 	// hostname-pid-random.
 	NodeID string
+	// TaskLease is how long a task taken by a remote worker
+	// ([Engine.PollTasks]) stays leased to it without a heartbeat; then it
+	// is delivered again. Defaults to 30 seconds.
+	TaskLease time.Duration
 }
 
 func (c *Config) validate() error {
@@ -64,6 +68,8 @@ func (c *Config) validate() error {
 		return errors.New("ordo: Config.LeaseDuration must not be negative")
 	case c.PollInterval < 0:
 		return errors.New("ordo: Config.PollInterval must not be negative")
+	case c.TaskLease < 0:
+		return errors.New("ordo: Config.TaskLease must not be negative")
 	case c.MaxBatch < 0:
 		return errors.New("ordo: Config.MaxBatch must not be negative")
 	}
@@ -135,6 +141,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		PollInterval:  cfg.PollInterval,
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
+		TaskLease:     cfg.TaskLease,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

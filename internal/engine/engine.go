@@ -65,6 +65,9 @@ type Config struct {
 	// HTTPClient makes the calls of http steps and http side effects.
 	// Defaults to a client with a 30 second timeout.
 	HTTPClient *http.Client
+	// TaskLease is how long a task taken by a remote worker stays leased
+	// to it without a heartbeat. Defaults to DefaultTaskLease.
+	TaskLease time.Duration
 }
 
 // StepFunc runs one attempt of a step.
@@ -135,6 +138,8 @@ type Engine struct {
 	waitMu  sync.Mutex
 	waiters map[string][]chan *journal.State
 
+	remote remoteState
+
 	wake     chan struct{}
 	starved  atomic.Bool
 	stopping atomic.Bool
@@ -197,6 +202,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 	}
+	e.remote.init(cfg.TaskLease)
 	if cfg.Store.Exclusive() {
 		if _, err := cfg.Store.ReleaseLeases(ctx, ""); err != nil {
 			return nil, fmt.Errorf("engine: releasing leases: %w", err)
@@ -282,7 +288,7 @@ func Unsupported(def *definition.Workflow) []string {
 	}
 	for _, s := range def.Steps {
 		switch s.Kind {
-		case definition.KindReceive, definition.KindHuman, definition.KindWorkflow:
+		case definition.KindReceive, definition.KindWorkflow:
 			out = append(out, fmt.Sprintf("step %q: %s steps", s.ID, s.Kind))
 		}
 		if len(s.OnTimeout) > 0 {
@@ -530,6 +536,7 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 		switch {
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
+			e.wakePollers(tr.Tasks)
 			release()
 			if stale {
 				e.m.duplicates.Add(1)

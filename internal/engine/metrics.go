@@ -14,6 +14,10 @@ type metricsHook struct {
 	effectsRun   atomic.Int64
 	claims       atomic.Int64
 	claimedTasks atomic.Int64
+	remoteClaims atomic.Int64
+	polledTasks  atomic.Int64
+	redelivered  atomic.Int64
+	rejected     atomic.Int64
 }
 
 func (m *metricsHook) batch(n int, err error) {
@@ -35,6 +39,11 @@ type Stats struct {
 	EffectsRun   int64 // side-effect tries performed by this process
 	Claims       int64 // claim queries
 	ClaimedTasks int64 // tasks claimed by them
+	// Remote task queues.
+	RemoteClaims int64 // claim queries of workers' polls
+	PolledTasks  int64 // tasks handed to workers
+	Redelivered  int64 // tasks claimed again after their lease ran out (or was handed back)
+	Rejected     int64 // results or heartbeats refused for a lost lease
 }
 
 func (m *metricsHook) snapshot() Stats {
@@ -48,5 +57,9 @@ func (m *metricsHook) snapshot() Stats {
 		EffectsRun:   m.effectsRun.Load(),
 		Claims:       m.claims.Load(),
 		ClaimedTasks: m.claimedTasks.Load(),
+		RemoteClaims: m.remoteClaims.Load(),
+		PolledTasks:  m.polledTasks.Load(),
+		Redelivered:  m.redelivered.Load(),
+		Rejected:     m.rejected.Load(),
 	}
 }
