@@ -148,6 +148,9 @@ type Server struct {
 	mux      *http.ServeMux
 	handler  http.Handler
 	stopping atomic.Bool
+	// stopCtx ends when Stop is called: waiting task polls answer then.
+	stopCtx  context.Context
+	stopPoll context.CancelFunc
 
 	mu      sync.Mutex // guards the fields below
 	srv     *http.Server
@@ -186,6 +189,7 @@ func New(opts *Options) (*Server, error) {
 		logger:  o.Logger,
 		mux:     http.NewServeMux(),
 	}
+	s.stopCtx, s.stopPoll = context.WithCancel(context.Background())
 	for _, rt := range routes() {
 		s.mux.Handle(rt.Method+" "+rt.Path, s.endpoint(rt))
 	}
@@ -251,6 +255,7 @@ func (s *Server) Addr() string {
 // called. It is safe to call twice, and before Start.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.stopPoll()
 	s.mu.Lock()
 	srv, served, already := s.srv, s.served, s.stopped
 	s.stopped = true

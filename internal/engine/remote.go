@@ -595,14 +595,16 @@ func checkResult(r *TaskResult) error {
 }
 
 // reject journals a result (or heartbeat) presented with a claim the task no
-// longer has, and returns ErrLeaseLost.
+// longer has (an older one), and returns ErrLeaseLost. A claim the task
+// never had is refused without a record.
 func (e *Engine) reject(ctx context.Context, def *definition.Workflow, st *journal.State, t *ordostore.Task, claim int, what string) error {
 	e.m.rejected.Add(1)
+	if claim > t.Claim || claim <= 0 {
+		// Not a claim the task ever had: bad input, nothing to record.
+		return fmt.Errorf("task %d: %s with claim %d refused: the task was never given that claim (its claim is %d): %w", t.ID, what, claim, t.Claim, ErrLeaseLost)
+	}
 	worker := e.workerOfClaim(ctx, t, claim)
 	reason := fmt.Sprintf("%s with claim %d refused: the task was claimed again (claim %d)", what, claim, t.Claim)
-	if claim > t.Claim || claim <= 0 {
-		reason = fmt.Sprintf("%s with claim %d refused: the task's claim is %d", what, claim, t.Claim)
-	}
 	cmd := executor.StepRejected{Step: t.StepID, Attempt: t.Attempt, Worker: worker, Claim: claim, Reason: reason}
 	if _, _, err := e.apply(ctx, def, st, cmd, nil); err != nil && !executor.IsStale(err) {
 		e.log.ErrorContext(ctx, "journaling a refused result", logInstance, t.InstanceID, logStep, t.StepID, "error", err)
