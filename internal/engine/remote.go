@@ -184,8 +184,8 @@ func (r *remoteState) unregister(queues []string, p *poller) {
 	r.waiting.Add(-1)
 }
 
-// wakePollers wakes the pollers of the queues of tasks this process just
-// committed that a worker could take now.
+// wakePollers wakes, for each task this process just committed that a
+// worker could take now, one poller of its queue that is not woken yet.
 func (e *Engine) wakePollers(tasks []*ordostore.Task) {
 	if e.remote.waiting.Load() == 0 || len(tasks) == 0 {
 		return
@@ -197,11 +197,15 @@ func (e *Engine) wakePollers(tasks []*ordostore.Task) {
 		if t.Kind != ordotype.TaskStep || t.LeaseOwner != "" || t.DueAt.After(now) {
 			continue
 		}
+		// One poller per task: waking them all would have each run a
+		// claim query for one task.
 		for p := range e.remote.pollers[t.Queue] {
 			select {
 			case p.ch <- struct{}{}:
 			default:
+				continue // already woken
 			}
+			break
 		}
 	}
 }
@@ -299,40 +303,66 @@ func (e *Engine) claimRemote(ctx context.Context, p PollParams) ([]*RemoteTask, 
 		return nil, err
 	}
 	e.m.remoteClaims.Add(1)
-	out := make([]*RemoteTask, 0, len(claimed))
-	for _, t := range claimed {
+	// Each claim is journaled in its own transition; run them at once so
+	// that they share group commits.
+	views := make([]*RemoteTask, len(claimed))
+	errs := make([]error, len(claimed))
+	var wg sync.WaitGroup
+	for i, t := range claimed {
 		if t.Claim > 1 {
 			e.m.redelivered.Add(1) // its lease ran out, or was handed back
 		}
-		def, st, err := e.load(ctx, t.InstanceID, true)
-		if err != nil {
-			e.log.ErrorContext(ctx, "loading instance for a polled task", logInstance, t.InstanceID, logTask, t.ID, "error", err)
-			continue // the lease runs out and the task is claimed again
-		}
-		step := def.Step(t.StepID)
-		if step == nil || !runnable(st, t) {
-			e.drop(ctx, def, st, t)
-			continue
-		}
-		if d := e.leaseFor(step); d != e.remote.lease {
-			// Reserved for a per-step lease: extend to the step's own.
-			t.LeaseUntil = now.Add(d)
-			if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: t.LeaseOwner, IDs: []int64{t.ID}, Until: t.LeaseUntil}); err != nil {
-				return out, err
-			}
-		}
-		st, _, err = e.apply(ctx, def, st, executor.StepClaimed{Step: t.StepID, Attempt: t.Attempt, Worker: p.Worker, Claim: t.Claim}, nil)
-		if executor.IsStale(err) {
-			e.drop(ctx, def, st, t)
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		e.m.polledTasks.Add(1)
-		out = append(out, e.view(def, st, step, t))
+		wg.Go(func() { views[i], errs[i] = e.startRemote(ctx, p.Worker, t, now) })
 	}
+	wg.Wait()
+	out := make([]*RemoteTask, 0, len(claimed))
+	for i, v := range views {
+		if errs[i] != nil {
+			return out, errs[i]
+		}
+		if v != nil {
+			out = append(out, v)
+		}
+	}
+	e.m.polledTasks.Add(int64(len(out)))
 	return out, nil
+}
+
+// startRemote journals a task a worker claimed as started and returns its
+// view, or nil when its step no longer waits for it (it is then dropped).
+func (e *Engine) startRemote(ctx context.Context, worker string, t *ordostore.Task, now time.Time) (*RemoteTask, error) {
+	def, st, err := e.load(ctx, t.InstanceID, false)
+	if err == nil && !runnable(st, t) {
+		def, st, err = e.load(ctx, t.InstanceID, true) // the cache may be behind
+	}
+	if err != nil {
+		e.log.ErrorContext(ctx, "loading instance for a polled task", logInstance, t.InstanceID, logTask, t.ID, "error", err)
+		return nil, nil // the lease runs out and the task is claimed again
+	}
+	step := def.Step(t.StepID)
+	if step == nil || !runnable(st, t) {
+		e.drop(ctx, def, st, t)
+		return nil, nil
+	}
+	if d := e.leaseFor(step); d != e.remote.lease {
+		// A step with a lease of its own: extend the claim's to it.
+		t.LeaseUntil = now.Add(d)
+		if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: t.LeaseOwner, IDs: []int64{t.ID}, Until: t.LeaseUntil}); err != nil {
+			return nil, err
+		}
+	}
+	st, _, err = e.apply(ctx, def, st, executor.StepClaimed{Step: t.StepID, Attempt: t.Attempt, Worker: worker, Claim: t.Claim}, nil)
+	if executor.IsStale(err) {
+		_, st, err = e.load(ctx, t.InstanceID, true)
+		if err == nil {
+			e.drop(ctx, def, st, t)
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.view(def, st, step, t), nil
 }
 
 // drop completes a task whose step no longer waits for it, without a result.
@@ -480,13 +510,16 @@ func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.T
 	if claim != t.Claim {
 		return time.Time{}, e.reject(ctx, def, st, t, claim, "heartbeat")
 	}
-	step := def.Step(t.StepID)
-	if step == nil || !runnable(st, t) {
-		if _, st, err = e.load(ctx, t.InstanceID, true); err == nil && !runnable(st, t) {
+	if !runnable(st, t) {
+		if def, st, err = e.load(ctx, t.InstanceID, true); err != nil { // the cache may be behind
+			return time.Time{}, err
+		}
+		if !runnable(st, t) {
 			e.drop(ctx, def, st, t)
 			return time.Time{}, fmt.Errorf("task %d: instance %s no longer waits for it (it is %s): %w", id, st.ID, st.Status, ErrLeaseLost)
 		}
 	}
+	step := def.Step(t.StepID)
 	if t.LeaseOwner == "" {
 		return time.Time{}, fmt.Errorf("task %d: its lease was handed back: %w", id, ErrLeaseLost)
 	}
@@ -516,12 +549,17 @@ func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, r *TaskR
 	if err := checkResult(r); err != nil {
 		return err
 	}
-	t, def, st, err := e.openTask(ctx, id, true)
+	t, def, st, err := e.openTask(ctx, id, false)
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			e.m.rejected.Add(1)
 		}
 		return err
+	}
+	if !runnable(st, t) {
+		if def, st, err = e.load(ctx, t.InstanceID, true); err != nil { // the cache may be behind
+			return err
+		}
 	}
 	human := taskKind(t) == TaskKindHuman
 	if !human {
