@@ -71,11 +71,12 @@ func taskArg(v string) error {
 	return nil
 }
 
-// leaseLost rewords a lease_lost answer for people.
+// leaseLost turns a lease_lost answer into a plain failure (exit code 1)
+// with the server's message, which says why.
 func leaseLost(err error) error {
 	var ae *ordoclient.Error
 	if errors.As(err, &ae) && ae.Code == ordoclient.CodeLeaseLost {
-		return fmt.Errorf("lease lost: %s", ae.Message)
+		return errors.New(ae.Message)
 	}
 	return err
 }
