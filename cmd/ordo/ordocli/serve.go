@@ -44,6 +44,9 @@ type serveConfig struct {
 	Tokens map[string]string `yaml:"tokens"`
 	// MaxBodyBytes caps request bodies; 0 means the server's default.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// TaskLease is how long a task a remote worker takes stays leased to
+	// it without a heartbeat; 0 means the engine's default (30s).
+	TaskLease time.Duration `yaml:"taskLease"`
 }
 
 // loadConfigFile reads a YAML config file. Unknown keys are errors.
@@ -99,6 +102,9 @@ func (c *serveConfig) serverOptions() (*server.Options, error) {
 	if c.MaxBodyBytes < 0 {
 		return nil, errors.New("maxBodyBytes must not be negative")
 	}
+	if c.TaskLease < 0 {
+		return nil, errors.New("taskLease must not be negative")
+	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("--addr %q must be HOST:PORT: %w", c.Addr, err)
@@ -133,7 +139,7 @@ func newServe() *cobra.Command {
 
 Configuration comes from flags, then environment variables (ORDO_DB,
 ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader"), then the --config YAML
-file (db, addr, insecure, maxBodyBytes, tokens: {TOKEN: role}); a flag wins
+file (db, addr, insecure, maxBodyBytes, taskLease, tokens: {TOKEN: role}); a flag wins
 over the environment, which wins over the file. Tokens from the file and the
 environment are merged.
 
@@ -185,6 +191,9 @@ engine finishes or hands back its work.`,
 			if f.Changed("max-body-bytes") {
 				cfg.MaxBodyBytes = flags.MaxBodyBytes
 			}
+			if f.Changed("task-lease") {
+				cfg.TaskLease = flags.TaskLease
+			}
 			if err := checkDB(cfg.DB); err != nil {
 				return &usageError{err}
 			}
@@ -196,7 +205,7 @@ engine finishes or hands back its work.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, addr %s, %s\n", cfg.DB, cfg.Addr, authSummary(opts))
 				return nil
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", cfg.DB, opts, nil)
+			return runEngineServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", cfg.DB, ordo.Config{TaskLease: cfg.TaskLease}, opts, nil)
 		},
 	}
 	f := cmd.Flags()
@@ -204,6 +213,7 @@ engine finishes or hands back its work.`,
 	f.StringVar(&flags.Addr, "addr", server.DefaultAddr, "HOST:PORT to listen on; port 0 picks a free one (env ORDO_ADDR)")
 	f.BoolVar(&flags.Insecure, "insecure", false, "allow serving without tokens on an address that is not loopback")
 	f.Int64Var(&flags.MaxBodyBytes, "max-body-bytes", 0, "request body limit in bytes (default 1 MiB)")
+	f.DurationVar(&flags.TaskLease, "task-lease", 0, "how long a task a remote worker takes stays leased without a heartbeat (default 30s)")
 	f.StringVar(&configPath, "config", "", "YAML config file")
 	f.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")
 	return cmd
@@ -266,8 +276,15 @@ Stop with Ctrl-C.
 // runs once the server listens and returns hints to print. The line
 // "listening on URL" comes once everything is ready.
 func runServer(ctx context.Context, stdout, stderr io.Writer, title, db string, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error)) error {
+	return runEngineServer(ctx, stdout, stderr, title, db, ordo.Config{}, opts, setup)
+}
+
+// runEngineServer is runServer with an engine configuration (its Logger is
+// set here).
+func runEngineServer(ctx context.Context, stdout, stderr io.Writer, title, db string, ecfg ordo.Config, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error)) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{Logger: logger})
+	ecfg.Logger = logger
+	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ecfg)
 	if err != nil {
 		return err
 	}
