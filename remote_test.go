@@ -93,13 +93,13 @@ func TestRemote_PollAndComplete(t *testing.T) {
 		}
 		got <- tasks
 	}()
-	// Let the poll register before the start (the test passes either way;
-	// this makes it exercise the wake rather than the first claim).
-	time.Sleep(50 * time.Millisecond)
+	// Once the poll has looked in the store (and found nothing) it waits.
+	require.Eventually(t, func() bool { return eng.Stats().RemoteClaims >= 2 }, 10*time.Second, time.Millisecond)
 	id, err := eng.Start(ctx, "pay", map[string]any{"amount": 42})
 	require.NoError(t, err)
 	tasks = <-got
 	require.Len(t, tasks, 1)
+	require.Equal(t, int64(2), eng.Stats().RemoteClaims, "no claim query for the task handed over")
 	task := tasks[0]
 	require.Equal(t, id, task.InstanceID)
 	require.Equal(t, "pay", task.Workflow)
@@ -153,6 +153,7 @@ func TestRemote_PollAndComplete(t *testing.T) {
 	require.Len(t, eventsOf(t, eng, id, "step.completed"), 2)
 	st := eng.Stats()
 	require.Equal(t, int64(2), st.PolledTasks)
+	require.Equal(t, int64(1), st.HandedOff, "the task made while a poll waited was leased to it at insert")
 }
 
 func TestRemote_FailAndRetry(t *testing.T) {

@@ -574,11 +574,13 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 	return nil, false, fmt.Errorf("instance %s: gave up after %d conflicting writers", id, maxConflicts)
 }
 
-// localTask is a task of a transition leased to this process at insert time.
+// localTask is a task of a transition leased to this process at insert time,
+// or (poller set) to a remote worker waiting in this process.
 type localTask struct {
-	pool *pool
-	task *ordostore.Task
-	idx  int // index in the transition's Tasks
+	pool   *pool
+	poller *poller
+	task   *ordostore.Task
+	idx    int // index in the transition's Tasks
 }
 
 func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask) {
@@ -622,6 +624,8 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 				t.LeaseOwner = e.node
 				t.LeaseUntil = now.Add(e.lease)
 				local = append(local, localTask{pool: p, task: t, idx: i})
+			} else if w := e.offerRemote(t, now); w != nil {
+				local = append(local, localTask{poller: w, task: t, idx: i})
 			}
 		}
 	}
@@ -642,6 +646,10 @@ func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
 
 func (e *Engine) unreserve(local []localTask) {
 	for _, lt := range local {
+		if lt.poller != nil {
+			e.remote.withdraw(lt.poller)
+			continue
+		}
 		lt.pool.unreserve(1)
 	}
 }
@@ -649,6 +657,10 @@ func (e *Engine) unreserve(local []localTask) {
 func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.State, res ordostore.TransitionResult, local []localTask) {
 	for _, lt := range local {
 		lt.task.ID = res.TaskIDs[lt.idx]
+		if lt.poller != nil {
+			e.remote.deliver(lt.poller, lt.task)
+			continue
+		}
 		lt.task.Claim = 0
 		lt.pool.push(lt.task)
 	}

@@ -18,6 +18,7 @@ type metricsHook struct {
 	polledTasks  atomic.Int64
 	redelivered  atomic.Int64
 	rejected     atomic.Int64
+	handedOff    atomic.Int64
 }
 
 func (m *metricsHook) batch(n int, err error) {
@@ -44,6 +45,7 @@ type Stats struct {
 	PolledTasks  int64 // tasks handed to workers
 	Redelivered  int64 // tasks claimed again after their lease ran out (or was handed back)
 	Rejected     int64 // results or heartbeats refused for a lost lease
+	HandedOff    int64 // tasks leased at insert to a worker waiting in this process (no claim query)
 }
 
 func (m *metricsHook) snapshot() Stats {
@@ -61,5 +63,6 @@ func (m *metricsHook) snapshot() Stats {
 		PolledTasks:  m.polledTasks.Load(),
 		Redelivered:  m.redelivered.Load(),
 		Rejected:     m.rejected.Load(),
+		HandedOff:    m.handedOff.Load(),
 	}
 }

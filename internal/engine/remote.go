@@ -144,7 +144,18 @@ type remoteState struct {
 	forms sync.Map // definition hash + "\x00" + step id → *compiledForm
 }
 
-type poller struct{ ch chan struct{} }
+// poller is a PollTasks call waiting for tasks. A task a transition of this
+// process makes on one of its queues is leased to its worker at insert time
+// (offer) and handed over in memory once committed (deliver): no claim
+// query. Fields but ch and handoff are guarded by remoteState.mu.
+type poller struct {
+	ch      chan struct{} // wake: a task may be claimable, or an offer was withdrawn
+	handoff chan *ordostore.Task
+	worker  string
+	free    int  // slots that may still be offered
+	pending int  // offered and not yet delivered or withdrawn
+	closed  bool // no more offers
+}
 
 func (r *remoteState) init(lease time.Duration) {
 	if lease <= 0 {
@@ -154,8 +165,8 @@ func (r *remoteState) init(lease time.Duration) {
 	r.pollers = map[string]map[*poller]struct{}{}
 }
 
-func (r *remoteState) register(queues []string) *poller {
-	p := &poller{ch: make(chan struct{}, 1)}
+func (r *remoteState) register(queues []string, worker string, slots int) *poller {
+	p := &poller{ch: make(chan struct{}, 1), handoff: make(chan *ordostore.Task, slots), worker: worker, free: slots}
 	r.mu.Lock()
 	for _, q := range queues {
 		m := r.pollers[q]
@@ -167,6 +178,119 @@ func (r *remoteState) register(queues []string) *poller {
 	}
 	r.mu.Unlock()
 	r.waiting.Add(1)
+	return p
+}
+
+// offer reserves a slot of a waiting poller of queue for a task about to
+// be inserted, or returns nil.
+func (r *remoteState) offer(queue string) *poller {
+	if r.waiting.Load() == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p := range r.pollers[queue] {
+		if !p.closed && p.free > 0 {
+			p.free--
+			p.pending++
+			return p
+		}
+	}
+	return nil
+}
+
+// deliver hands a committed task to the poller it was offered to. The
+// handoff channel has room for every slot, so it never blocks.
+func (r *remoteState) deliver(p *poller, t *ordostore.Task) {
+	r.mu.Lock()
+	p.pending--
+	p.handoff <- t
+	r.mu.Unlock()
+	select {
+	case p.ch <- struct{}{}:
+	default:
+	}
+}
+
+// withdraw gives back a slot whose task was not inserted.
+func (r *remoteState) withdraw(p *poller) {
+	r.mu.Lock()
+	p.pending--
+	if !p.closed {
+		p.free++
+	}
+	r.mu.Unlock()
+	select {
+	case p.ch <- struct{}{}:
+	default:
+	}
+}
+
+// take takes the poller's free slots for a claim query.
+func (r *remoteState) take(p *poller) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := p.free
+	p.free = 0
+	return n
+}
+
+// giveBack returns slots a claim query did not fill.
+func (r *remoteState) giveBack(p *poller, n int) {
+	r.mu.Lock()
+	if !p.closed {
+		p.free += n
+	}
+	r.mu.Unlock()
+}
+
+// finish closes p to offers, waits for the tasks offered to it to be
+// delivered or withdrawn (a commit in progress), and returns what it holds.
+func (r *remoteState) finish(p *poller) []*ordostore.Task {
+	r.mu.Lock()
+	p.closed = true
+	r.mu.Unlock()
+	var out []*ordostore.Task
+	for {
+		select {
+		case t := <-p.handoff:
+			out = append(out, t)
+			continue
+		default:
+		}
+		r.mu.Lock()
+		pending := p.pending
+		r.mu.Unlock()
+		if pending == 0 {
+			for {
+				select {
+				case t := <-p.handoff:
+					out = append(out, t)
+				default:
+					return out
+				}
+			}
+		}
+		select {
+		case t := <-p.handoff:
+			out = append(out, t)
+		case <-p.ch:
+		}
+	}
+}
+
+// offerRemote leases a task a transition is about to insert to a worker
+// waiting for its queue in this process, and returns the poller, or nil.
+func (e *Engine) offerRemote(t *ordostore.Task, now time.Time) *poller {
+	if t.Kind != ordotype.TaskStep || t.DueAt.After(now) || !remoteQueue(t.Queue) || e.stopping.Load() {
+		return nil
+	}
+	p := e.remote.offer(t.Queue)
+	if p != nil {
+		t.LeaseOwner = workerPrefix + p.worker
+		t.LeaseUntil = now.Add(e.remote.lease)
+		t.Claim = 1
+	}
 	return p
 }
 
@@ -260,59 +384,84 @@ func (e *Engine) PollTasks(ctx context.Context, p PollParams) ([]*RemoteTask, er
 	// A poll is a real-time wait, not a wait in workflow time: it does not
 	// go through the engine's clock.
 	deadline := time.Now().Add(p.Wait)
+	w := e.remote.register(p.Queues, p.Worker, p.Max)
+	defer e.remote.unregister(p.Queues, w)
+	var got []*ordostore.Task
+	var err error
 	for {
-		w := e.remote.register(p.Queues)
-		tasks, err := e.claimRemote(context.WithoutCancel(ctx), p)
-		if err != nil || len(tasks) > 0 {
-			e.remote.unregister(p.Queues, w)
-			return tasks, err
+		if len(w.handoff) > 0 {
+			break // tasks were handed over: take them now
+		}
+		if n := e.remote.take(w); n > 0 {
+			var claimed []*ordostore.Task
+			claimed, err = e.claimRemote(context.WithoutCancel(ctx), p, n)
+			e.remote.giveBack(w, n-len(claimed))
+			got = append(got, claimed...)
+		}
+		if err != nil || len(got) > 0 || len(w.handoff) > 0 {
+			break
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			e.remote.unregister(p.Queues, w)
-			return tasks, nil
+			break
 		}
 		t := time.NewTimer(min(left, e.poll))
 		select {
 		case <-w.ch:
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
-			e.remote.unregister(p.Queues, w)
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-e.stop:
-			t.Stop()
-			e.remote.unregister(p.Queues, w)
-			return []*RemoteTask{}, nil
 		}
 		t.Stop()
-		e.remote.unregister(p.Queues, w)
+		if err != nil {
+			break
+		}
 	}
+	handed := e.remote.finish(w)
+	e.m.handedOff.Add(int64(len(handed)))
+	if err != nil {
+		// Tasks handed over are leased to the worker: they are delivered
+		// again when the lease runs out.
+		return nil, err
+	}
+	tasks, err := e.startRemoteAll(context.WithoutCancel(ctx), p.Worker, append(got, handed...))
+	if tasks == nil {
+		tasks = []*RemoteTask{}
+	}
+	return tasks, err
 }
 
-// claimRemote claims tasks for a worker and journals each as started. A
-// task whose step no longer waits for it is completed without being handed
-// over.
-func (e *Engine) claimRemote(ctx context.Context, p PollParams) ([]*RemoteTask, error) {
+// claimRemote claims up to limit tasks for a worker from the store.
+func (e *Engine) claimRemote(ctx context.Context, p PollParams, limit int) ([]*ordostore.Task, error) {
 	now := e.clock.Now().UTC()
 	claimed, err := e.store.ClaimTasks(ctx, &ordostore.ClaimTasksParams{
 		Owner: workerPrefix + p.Worker, Kinds: []ordotype.TaskKind{ordotype.TaskStep}, Queues: p.Queues,
-		Now: now, LeaseUntil: now.Add(e.remote.lease), Limit: p.Max,
+		Now: now, LeaseUntil: now.Add(e.remote.lease), Limit: limit,
 	})
 	if err != nil {
 		return nil, err
 	}
 	e.m.remoteClaims.Add(1)
-	// Each claim is journaled in its own transition; run them at once so
-	// that they share group commits.
+	for _, t := range claimed {
+		if t.Claim > 1 {
+			e.m.redelivered.Add(1) // its lease ran out, or was handed back
+		}
+	}
+	return claimed, nil
+}
+
+// startRemoteAll journals the tasks a worker took as started and returns
+// their views; a task whose step no longer waits for it is dropped. Each
+// claim is its own transition; they run at once so that they share group
+// commits.
+func (e *Engine) startRemoteAll(ctx context.Context, worker string, claimed []*ordostore.Task) ([]*RemoteTask, error) {
+	now := e.clock.Now().UTC()
 	views := make([]*RemoteTask, len(claimed))
 	errs := make([]error, len(claimed))
 	var wg sync.WaitGroup
 	for i, t := range claimed {
-		if t.Claim > 1 {
-			e.m.redelivered.Add(1) // its lease ran out, or was handed back
-		}
-		wg.Go(func() { views[i], errs[i] = e.startRemote(ctx, p.Worker, t, now) })
+		wg.Go(func() { views[i], errs[i] = e.startRemote(ctx, worker, t, now) })
 	}
 	wg.Wait()
 	out := make([]*RemoteTask, 0, len(claimed))
