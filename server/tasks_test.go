@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -209,4 +210,29 @@ func TestServer_TasksBadInput(t *testing.T) {
 	require.NoError(t, b.client.CompleteTask(ctx, task.ID, &ordoclient.CompleteRequest{Claim: task.Claim, Output: json.RawMessage(`{}`)}))
 	b.waitStatus(t, id, ordo.StatusCompleted)
 	b.requireHealthy(t)
+}
+
+// TestServer_StopEndsWaitingPolls checks that a stopping server answers its
+// waiting polls at once, with no task, instead of holding its stop for up to
+// a minute.
+func TestServer_StopEndsWaitingPolls(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := context.Background()
+	type result struct {
+		tasks []ordoclient.Task
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tasks, err := b.client.PollTasks(ctx, &ordoclient.PollRequest{Queues: []string{"payment"}, Worker: "w1", WaitSeconds: 25})
+		done <- result{tasks, err}
+	}()
+	require.Eventually(t, func() bool { return b.eng.Stats().RemoteClaims >= 1 }, 10*time.Second, time.Millisecond, "the poll is waiting")
+	stopCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, b.srv.Stop(stopCtx), "the stop did not wait for the poll's 25 seconds")
+	r := <-done
+	require.NoError(t, r.err)
+	require.Empty(t, r.tasks)
 }
