@@ -1,8 +1,11 @@
 package ordo_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,4 +353,60 @@ func TestRemote_BadInput(t *testing.T) {
 
 	// Still open with its claim: the right completion goes through.
 	require.NoError(t, eng.CompleteTask(ctx, task.ID, task.Claim, &ordo.TaskCompletion{Output: map[string]any{}}))
+}
+
+// TestRemote_ManyWorkers runs instances through several workers polling at
+// once, and one that keeps giving up its polls (its client goes away): the
+// tasks handed to it are delivered again when their lease runs out, and
+// every step completes exactly once.
+func TestRemote_ManyWorkers(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, &ordo.Config{TaskLease: 250 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	// A task lost for good would leave its instance waiting: the test
+	// fails at this deadline rather than hangs.
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	deployYAML(t, eng, paymentYAML)
+
+	const instances = 30
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				tasks, err := eng.PollTasks(ctx, &ordo.PollParams{Queues: []string{"payment", "shipping"}, Worker: fmt.Sprint("w", w), Max: 3, Wait: time.Second})
+				if err != nil {
+					return
+				}
+				for _, task := range tasks {
+					_ = eng.CompleteTask(ctx, task.ID, task.Claim, &ordo.TaskCompletion{Output: map[string]any{"by": task.Worker}})
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			pctx, pcancel := context.WithTimeout(ctx, 3*time.Millisecond)
+			_, _ = eng.PollTasks(pctx, &ordo.PollParams{Queues: []string{"payment", "shipping"}, Worker: "quitter", Max: 2, Wait: time.Second})
+			pcancel()
+		}
+	})
+
+	ids := make([]string, instances)
+	for i := range ids {
+		id, err := eng.Start(ctx, "pay", map[string]any{"n": i})
+		require.NoError(t, err)
+		ids[i] = id
+	}
+	for _, id := range ids {
+		inst, err := eng.Wait(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, ordo.StatusCompleted, inst.Status)
+		require.Len(t, eventsOf(t, eng, id, "step.completed"), 2, "each step completes once")
+	}
+	cancel()
+	wg.Wait()
+	open, err := eng.ListTasks(t.Context(), nil)
+	require.NoError(t, err)
+	require.Empty(t, open)
+	t.Logf("stats: %+v", eng.Stats())
 }
