@@ -324,6 +324,9 @@ func (e *Engine) wakePollers(tasks []*ordostore.Task) {
 		// One poller per task: waking them all would have each run a
 		// claim query for one task.
 		for p := range e.remote.pollers[t.Queue] {
+			if p.closed {
+				continue // answering already
+			}
 			select {
 			case p.ch <- struct{}{}:
 			default:
