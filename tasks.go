@@ -101,7 +101,7 @@ func (e *Engine) PollTasks(ctx context.Context, p *PollParams) ([]*OpenTask, err
 func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.Time, error) {
 	until, err := e.eng.HeartbeatTask(ctx, id, claim)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("ordo: heartbeat task %d: %w", id, err)
+		return time.Time{}, fmt.Errorf("ordo: heartbeat: %w", err)
 	}
 	return until, nil
 }
@@ -137,7 +137,7 @@ func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, c *TaskC
 		r.Effects = append(r.Effects, executor.Effect{Type: se.Type, Payload: p})
 	}
 	if err := e.eng.CompleteTask(ctx, id, claim, r); err != nil {
-		return fmt.Errorf("ordo: complete task %d: %w", id, err)
+		return fmt.Errorf("ordo: complete: %w", err)
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (e *Engine) FailTask(ctx context.Context, id int64, claim int, f *TaskFailu
 	}
 	r := &engine.TaskResult{Err: &journal.Error{Message: f.Message, Code: f.Code, Retryable: f.Retryable}}
 	if err := e.eng.CompleteTask(ctx, id, claim, r); err != nil {
-		return fmt.Errorf("ordo: fail task %d: %w", id, err)
+		return fmt.Errorf("ordo: fail: %w", err)
 	}
 	return nil
 }
@@ -172,7 +172,7 @@ func (e *Engine) ListTasks(ctx context.Context, p *ListTasksParams) ([]*OpenTask
 func (e *Engine) GetTask(ctx context.Context, id int64) (*OpenTask, error) {
 	t, err := e.eng.GetTask(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("ordo: get task %d: %w", id, err)
+		return nil, fmt.Errorf("ordo: get task: %w", err)
 	}
 	return t, nil
 }

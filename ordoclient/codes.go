@@ -48,9 +48,10 @@ const (
 	CodeUnsupportedMediaType Code = "unsupported_media_type"
 	// CodeTaskNotFound: no open task has this id.
 	CodeTaskNotFound Code = "task_not_found"
-	// CodeLeaseLost: the task's lease was lost: the task is done, or it was
-	// claimed again since (details: claim). The engine keeps the first
-	// completion and records the refused one in the journal.
+	// CodeLeaseLost: the task's lease was lost: the task is done, it was
+	// claimed again since, or its instance no longer waits for it. The
+	// engine keeps the first completion and records a refused one sent with
+	// an older claim in the journal (step.rejected).
 	CodeLeaseLost Code = "lease_lost"
 	// CodeInvalidOutput: a human task's output does not satisfy the step's
 	// form (details: pointer, the JSON pointer of the problem, and message).

@@ -90,7 +90,7 @@ func taskError(id int64, err error) error {
 	case errors.Is(err, ordo.ErrLeaseLost):
 		return &apiError{
 			code:    ordoclient.CodeLeaseLost,
-			message: fmt.Sprintf("%s; drop the task: its result is not used", strings.TrimPrefix(err.Error(), "ordo: ")),
+			message: fmt.Sprintf("%s (the result is not used)", strings.TrimPrefix(err.Error(), "ordo: ")),
 		}
 	case errors.Is(err, ordotype.ErrNotFound):
 		return errorf(ordoclient.CodeTaskNotFound, "no open task %d", id)
