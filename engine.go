@@ -69,6 +69,10 @@ type Config struct {
 	// given to [Engine.Start]), as a child of that trace. Instances
 	// started outside a trace get no spans. Defaults to none.
 	TracerProvider trace.TracerProvider
+	// TaskLease is how long a task taken by a remote worker
+	// ([Engine.PollTasks]) stays leased to it without a heartbeat; then it
+	// is delivered again. Defaults to 30 seconds.
+	TaskLease time.Duration
 }
 
 func (c *Config) validate() error {
@@ -81,6 +85,8 @@ func (c *Config) validate() error {
 		return errors.New("ordo: Config.LeaseDuration must not be negative")
 	case c.PollInterval < 0:
 		return errors.New("ordo: Config.PollInterval must not be negative")
+	case c.TaskLease < 0:
+		return errors.New("ordo: Config.TaskLease must not be negative")
 	case c.MaxBatch < 0:
 		return errors.New("ordo: Config.MaxBatch must not be negative")
 	}

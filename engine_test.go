@@ -525,24 +525,6 @@ func TestEngine_LongStepKeepsItsLease(t *testing.T) {
 	require.Equal(t, 1, inst.Step("slow").Attempt)
 }
 
-func TestEngine_RefusesWhatItDoesNotRunYet(t *testing.T) {
-	t.Parallel()
-	eng, _ := openEngine(t, nil)
-	ctx := t.Context()
-	for _, src := range []string{
-		"workflow: e\nsteps:\n  - id: s\n    human: {role: manager}\n",
-	} {
-		def, err := ordo.ParseDefinition([]byte(src), "w.yaml")
-		require.NoError(t, err, src)
-		_, err = eng.Deploy(ctx, def)
-		require.ErrorIs(t, err, ordo.ErrInvalid, src)
-		require.ErrorContains(t, err, "does not run yet", src)
-	}
-	defs, err := eng.Definitions(ctx)
-	require.NoError(t, err)
-	require.Empty(t, defs, "nothing was stored")
-}
-
 func TestEngine_ErrorCodesReachTheJournal(t *testing.T) {
 	t.Parallel()
 	tt := ordotest.New(t, nil)

@@ -46,6 +46,16 @@ const (
 	// CodeUnsupportedMediaType: the Content-Type is not one the route takes
 	// (details: supported).
 	CodeUnsupportedMediaType Code = "unsupported_media_type"
+	// CodeTaskNotFound: no open task has this id.
+	CodeTaskNotFound Code = "task_not_found"
+	// CodeLeaseLost: the task's lease was lost: the task is done, it was
+	// claimed again since, or its instance no longer waits for it. The
+	// engine keeps the first completion and records a refused one sent with
+	// an older claim in the journal (step.rejected).
+	CodeLeaseLost Code = "lease_lost"
+	// CodeInvalidOutput: a human task's output does not satisfy the step's
+	// form (details: pointer, the JSON pointer of the problem, and message).
+	CodeInvalidOutput Code = "invalid_output"
 	// CodeInternal: the server failed; the message says how.
 	CodeInternal Code = "internal"
 	// CodeUnavailable: the server is stopping or its store does not answer.
@@ -71,13 +81,16 @@ var Codes = []CodeInfo{
 	{CodeInvalidParameter, 1004, 400, "A path or query parameter, or a field value, is not acceptable."},
 	{CodeInvalidDefinition, 1005, 400, "The workflow definition did not validate."},
 	{CodeInvalidInput, 1006, 400, "The engine refused the input."},
+	{CodeInvalidOutput, 1007, 400, "The output does not satisfy the human task's form."},
 	{CodeUnauthenticated, 1101, 401, "Missing or unknown bearer token."},
 	{CodeForbidden, 1102, 403, "The token's role may not use this route."},
 	{CodeRouteNotFound, 1201, 404, "No route has this path."},
 	{CodeWorkflowNotFound, 1202, 404, "No workflow definition has this name or version."},
 	{CodeInstanceNotFound, 1203, 404, "No instance has this id."},
+	{CodeTaskNotFound, 1204, 404, "No open task has this id."},
 	{CodeMethodNotAllowed, 1301, 405, "The route does not take this method."},
 	{CodeInvalidState, 1401, 409, "The instance's status does not allow this action."},
+	{CodeLeaseLost, 1402, 409, "The task's lease was lost: it is done or was claimed again."},
 	{CodeBodyTooLarge, 1501, 413, "The request body is larger than the server's limit."},
 	{CodeUnsupportedMediaType, 1502, 415, "The Content-Type is not one the route takes."},
 	{CodeInternal, 1901, 500, "The server failed."},

@@ -194,6 +194,10 @@ func TestOpenAPI(t *testing.T) {
 			"/api/v1/instances/{id}/resubmit":    {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/cancel":      {contentType: "application/json", body: `{"reason":"test"}`},
 			"/api/v1/messages":                   {contentType: "application/json", body: `{"name":"Ping","key":"k"}`},
+			"/api/v1/tasks/poll":                 {contentType: "application/json", body: `{"queues":["q"],"worker":"w"}`},
+			"/api/v1/tasks/{id}/heartbeat":       {contentType: "application/json", body: `{"claim":1}`},
+			"/api/v1/tasks/{id}/complete":        {contentType: "application/json", body: `{"claim":1}`},
+			"/api/v1/tasks/{id}/fail":            {contentType: "application/json", body: `{"claim":1,"error":{"message":"m"}}`},
 		}
 		for path, methods := range d.paths {
 			concrete := path

@@ -45,6 +45,12 @@ func routes() []route {
 		{Method: "POST", Path: "/api/v1/instances/{id}/cancel", Role: RoleOperator, handle: (*Server).cancel},
 
 		{Method: "POST", Path: "/api/v1/messages", Role: RoleOperator, handle: (*Server).send},
+		{Method: "POST", Path: "/api/v1/tasks/poll", Role: RoleOperator, handle: (*Server).pollTasks},
+		{Method: "GET", Path: "/api/v1/tasks", Role: RoleReader, handle: (*Server).listTasks},
+		{Method: "GET", Path: "/api/v1/tasks/{id}", Role: RoleReader, handle: (*Server).getTask},
+		{Method: "POST", Path: "/api/v1/tasks/{id}/heartbeat", Role: RoleOperator, handle: (*Server).heartbeatTask},
+		{Method: "POST", Path: "/api/v1/tasks/{id}/complete", Role: RoleOperator, handle: (*Server).completeTask},
+		{Method: "POST", Path: "/api/v1/tasks/{id}/fail", Role: RoleOperator, handle: (*Server).failTask},
 	}
 }
 

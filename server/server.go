@@ -182,6 +182,9 @@ type Server struct {
 	mux            *http.ServeMux
 	handler        http.Handler
 	stopping       atomic.Bool
+	// stopCtx ends when Stop is called: waiting task polls answer then.
+	stopCtx  context.Context
+	stopPoll context.CancelFunc
 
 	mu      sync.Mutex // guards the fields below
 	srv     *http.Server
@@ -228,6 +231,7 @@ func New(opts *Options) (*Server, error) {
 		return nil, err
 	}
 	s.metricsHandler = s.metrics.handler(slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn))
+	s.stopCtx, s.stopPoll = context.WithCancel(context.Background())
 	for _, rt := range routes() {
 		if o.HealthOnly && rt.Role != "" {
 			continue
@@ -304,6 +308,7 @@ func (s *Server) Addr() string {
 // called. It is safe to call twice, and before Start.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
+	s.stopPoll()
 	s.mu.Lock()
 	srv, served, already := s.srv, s.served, s.stopped
 	s.stopped = true

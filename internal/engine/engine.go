@@ -74,6 +74,9 @@ type Config struct {
 	// TracerProvider, when set, traces the step attempts and effect tries
 	// of instances started in a trace.
 	TracerProvider trace.TracerProvider
+	// TaskLease is how long a task taken by a remote worker stays leased
+	// to it without a heartbeat. Defaults to DefaultTaskLease.
+	TaskLease time.Duration
 }
 
 // StepFunc runs one attempt of a step.
@@ -155,6 +158,8 @@ type Engine struct {
 	waitMu  sync.Mutex
 	waiters map[string][]chan *journal.State
 
+	remote remoteState
+
 	wake     chan struct{}
 	starved  atomic.Bool
 	stopping atomic.Bool
@@ -226,6 +231,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.TracerProvider != nil {
 		e.tracer = cfg.TracerProvider.Tracer("github.com/ordoflow/ordo")
 	}
+	e.remote.init(cfg.TaskLease)
 	if cfg.Store.Exclusive() {
 		if _, err := cfg.Store.ReleaseLeases(ctx, ""); err != nil {
 			return nil, fmt.Errorf("engine: releasing leases: %w", err)
@@ -312,15 +318,11 @@ func (e *Engine) Clock() ordotype.Clock { return e.clock }
 // Unsupported lists what a definition asks for that this engine does not
 // run yet: a definition that uses it is refused at deploy time rather than
 // left to stall or to have a setting ignored.
-func Unsupported(def *definition.Workflow) []string {
-	var out []string
-	for _, s := range def.Steps {
-		if s.Kind == definition.KindHuman {
-			out = append(out, fmt.Sprintf("step %q: %s steps", s.ID, s.Kind))
-		}
-	}
-	return out
-}
+//
+// Every part of the definition format runs today, so it returns nil; it is
+// kept so that a part added to the format before the engine runs it is
+// refused rather than ignored.
+func Unsupported(*definition.Workflow) []string { return nil }
 
 // RegisterDefinition stores def as a new version unless the latest version
 // is identical, and returns the version. A definition that uses something
@@ -575,6 +577,7 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 		switch {
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
+			e.wakePollers(tr.Tasks)
 			release()
 			if e.obs != nil && len(dec.Events) > 0 {
 				e.obs(st, dec.State, dec.Events)
@@ -615,11 +618,13 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 	return nil, false, fmt.Errorf("instance %s: gave up after %d conflicting writers", id, maxConflicts)
 }
 
-// localTask is a task of a transition leased to this process at insert time.
+// localTask is a task of a transition leased to this process at insert time,
+// or (poller set) to a remote worker waiting in this process.
 type localTask struct {
-	pool *pool
-	task *ordostore.Task
-	idx  int // index in the transition's Tasks
+	pool   *pool
+	poller *poller
+	task   *ordostore.Task
+	idx    int // index in the transition's Tasks
 }
 
 func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask) {
@@ -663,6 +668,8 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 				t.LeaseOwner = e.node
 				t.LeaseUntil = now.Add(e.lease)
 				local = append(local, localTask{pool: p, task: t, idx: i})
+			} else if w := e.offerRemote(t, now); w != nil {
+				local = append(local, localTask{poller: w, task: t, idx: i})
 			}
 		}
 	}
@@ -696,6 +703,10 @@ func (e *Engine) pools() []*pool { return []*pool{e.steps, e.effects, e.waits, e
 
 func (e *Engine) unreserve(local []localTask) {
 	for _, lt := range local {
+		if lt.poller != nil {
+			e.remote.withdraw(lt.poller)
+			continue
+		}
 		lt.pool.unreserve(1)
 	}
 }
@@ -703,6 +714,10 @@ func (e *Engine) unreserve(local []localTask) {
 func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.State, res ordostore.TransitionResult, local []localTask) {
 	for _, lt := range local {
 		lt.task.ID = res.TaskIDs[lt.idx]
+		if lt.poller != nil {
+			e.remote.deliver(lt.poller, lt.task)
+			continue
+		}
 		lt.task.Claim = 0
 		lt.pool.push(lt.task)
 	}

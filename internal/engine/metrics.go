@@ -15,6 +15,11 @@ type metricsHook struct {
 	effectFailures atomic.Int64
 	claims         atomic.Int64
 	claimedTasks   atomic.Int64
+	remoteClaims   atomic.Int64
+	polledTasks    atomic.Int64
+	redelivered    atomic.Int64
+	rejected       atomic.Int64
+	handedOff      atomic.Int64
 }
 
 func (m *metricsHook) batch(n int, err error) {
@@ -37,7 +42,13 @@ type Stats struct {
 	EffectFailures int64 // side-effect tries that failed in this process
 	Claims         int64 // claim queries
 	ClaimedTasks   int64 // tasks claimed by them
-
+	// Remote task queues.
+	RemoteClaims int64 // claim queries of workers' polls
+	PolledTasks  int64 // tasks handed to workers
+	Redelivered  int64 // tasks claimed again after their lease ran out (or was handed back)
+	Rejected     int64 // results or heartbeats refused for a lost lease
+	HandedOff    int64 // tasks leased at insert to a worker waiting in this process (no claim query)
+	// Long-running flows.
 	MessagesSent      int64 // messages kept for receive steps
 	MessagesDelivered int64 // messages a receive step took
 	MessagesDropped   int64 // messages that expired before a receive step took them
@@ -57,5 +68,10 @@ func (m *metricsHook) snapshot() Stats {
 		EffectFailures: m.effectFailures.Load(),
 		Claims:         m.claims.Load(),
 		ClaimedTasks:   m.claimedTasks.Load(),
+		RemoteClaims:   m.remoteClaims.Load(),
+		PolledTasks:    m.polledTasks.Load(),
+		Redelivered:    m.redelivered.Load(),
+		Rejected:       m.rejected.Load(),
+		HandedOff:      m.handedOff.Load(),
 	}
 }

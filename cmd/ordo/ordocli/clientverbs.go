@@ -23,10 +23,10 @@ const DefaultServer = "http://127.0.0.1:7070"
 
 // serverCommands returns the server and dev commands and the client verbs.
 func serverCommands() []*cobra.Command {
-	return []*cobra.Command{
+	return append([]*cobra.Command{
 		newServe(), newDev(),
 		newDeploy(), newDefinitions(), newStart(), newGet(), newList(), newJournal(), newResubmit(), newCancel(), newSend(),
-	}
+	}, taskCommands()...)
 }
 
 // clientFlags are the flags every client verb takes.

@@ -63,6 +63,9 @@ var envKeys = map[string]string{
 	"ORDO_HTTP_ALLOW_PRIVATE": "http::allowPrivate",
 	"ORDO_HTTP_TIMEOUT":       "http::timeout",
 	"ORDO_TRACE":              "trace",
+	"ORDO_TASK_LEASE":         "taskLease",
+	"ORDO_LEASE":              "leaseDuration",
+	"ORDO_NODE_ID":            "nodeId",
 }
 
 // flagKeys maps the flags of `ordo server` to configuration keys. A flag
@@ -81,6 +84,9 @@ var flagKeys = map[string]string{
 	"http-allow-private": "http::allowPrivate",
 	"http-timeout":       "http::timeout",
 	"trace":              "trace",
+	"task-lease":         "taskLease",
+	"lease":              "leaseDuration",
+	"node-id":            "nodeId",
 }
 
 // configDefaults are the settings when nothing sets them.

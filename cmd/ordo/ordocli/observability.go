@@ -53,6 +53,9 @@ type runExtras struct {
 	trace               bool
 	// policyNote says what the http policy allows, for the banner.
 	policyNote string
+	// taskLease, lease and nodeID go to the engine's configuration.
+	taskLease, lease time.Duration
+	nodeID           string
 }
 
 // extras returns the log, http and trace settings of the configuration.
@@ -68,6 +71,7 @@ func (c *serveConfig) extras() *runExtras {
 		logFormat: c.Log.Format, logLevel: c.Log.Level,
 		policy: c.httpPolicy(), httpTimeout: c.HTTP.Timeout, trace: c.Trace,
 		policyNote: note,
+		taskLease:  c.TaskLease, lease: c.LeaseDuration, nodeID: c.NodeID,
 	}
 }
 
@@ -154,6 +158,9 @@ func (x *runExtras) start(ctx context.Context, stderr io.Writer) (*observability
 // engineConfig is the engine's configuration.
 func (o *observability) engineConfig() *ordo.Config {
 	cfg := &ordo.Config{Logger: o.logger, HTTPClient: o.client, Observer: o.metrics.Observer()}
+	if o.x != nil {
+		cfg.TaskLease, cfg.LeaseDuration, cfg.NodeID = o.x.taskLease, o.x.lease, o.x.nodeID
+	}
 	if o.tp != nil {
 		cfg.TracerProvider = o.tp
 	}

@@ -47,6 +47,15 @@ type serveConfig struct {
 	Tokens map[string]string `yaml:"tokens"`
 	// MaxBodyBytes caps request bodies; 0 means the server's default.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// TaskLease is how long a task a remote worker takes stays leased to
+	// it without a heartbeat; 0 means the engine's default (30s).
+	TaskLease time.Duration `yaml:"taskLease"`
+	// LeaseDuration is how long a task this node claims stays leased to it
+	// (renewed while it runs): after a crash, the others take its work
+	// once this has passed. 0 means the engine's default (5m).
+	LeaseDuration time.Duration `yaml:"leaseDuration"`
+	// NodeID names this node in task leases; "" makes one up.
+	NodeID string `yaml:"nodeId"`
 	// Log, HTTP and Trace: see config.go.
 	Log   logConfig  `yaml:"log"`
 	HTTP  httpConfig `yaml:"http"`
@@ -90,6 +99,9 @@ func (c *serveConfig) serverOptions() (*server.Options, error) {
 	}
 	if c.MaxBodyBytes < 0 {
 		return nil, errors.New("maxBodyBytes must not be negative")
+	}
+	if c.TaskLease < 0 {
+		return nil, errors.New("taskLease must not be negative")
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
@@ -183,6 +195,9 @@ engine finishes or hands back its work.`,
 	f.StringVar(&flags.Addr, "addr", server.DefaultAddr, "HOST:PORT to listen on; port 0 picks a free one (env ORDO_ADDR)")
 	f.BoolVar(&flags.Insecure, "insecure", false, "allow serving without tokens on an address that is not loopback")
 	f.Int64Var(&flags.MaxBodyBytes, "max-body-bytes", 0, "request body limit in bytes (default 1 MiB)")
+	f.DurationVar(&flags.TaskLease, "task-lease", 0, "how long a task a remote worker takes stays leased without a heartbeat (default 30s; env ORDO_TASK_LEASE)")
+	f.DurationVar(&flags.LeaseDuration, "lease", 0, "how long a task this node claims stays leased to it, renewed while it runs; after a crash others take it once this passed (default 5m; env ORDO_LEASE)")
+	f.StringVar(&flags.NodeID, "node-id", "", "name of this node in task leases (default host-pid-random; env ORDO_NODE_ID)")
 	addObservabilityFlags(f)
 	f.StringVar(&configPath, "config", "", "YAML config file (see docs/configuration.md)")
 	f.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")

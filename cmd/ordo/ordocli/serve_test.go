@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -40,10 +41,10 @@ func TestServeConfig(t *testing.T) {
 	t.Run("File", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "ordo.yaml")
-		require.NoError(t, os.WriteFile(path, []byte("db: /var/lib/ordo.db\naddr: :7070\nmaxBodyBytes: 2048\ntokens:\n  t1: admin\n  t2: reader\n"), 0o600))
+		require.NoError(t, os.WriteFile(path, []byte("db: /var/lib/ordo.db\naddr: :7070\nmaxBodyBytes: 2048\ntaskLease: 45s\ntokens:\n  t1: admin\n  t2: reader\n"), 0o600))
 		cfg, err := loadConfigFile(path)
 		require.NoError(t, err)
-		require.Equal(t, &serveConfig{DB: "/var/lib/ordo.db", Addr: ":7070", MaxBodyBytes: 2048, Tokens: map[string]string{"t1": "admin", "t2": "reader"}}, cfg)
+		require.Equal(t, &serveConfig{DB: "/var/lib/ordo.db", Addr: ":7070", MaxBodyBytes: 2048, TaskLease: 45 * time.Second, Tokens: map[string]string{"t1": "admin", "t2": "reader"}}, cfg)
 		opts, err := cfg.serverOptions()
 		require.NoError(t, err)
 		require.Equal(t, map[string]server.Role{"t1": server.RoleAdmin, "t2": server.RoleReader}, opts.Tokens)
@@ -77,6 +78,7 @@ func TestServeConfig(t *testing.T) {
 			{serveConfig{Addr: ":7070"}, "refusing to serve"},
 			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string]string{"t": "owner"}}, `role "owner"`},
 			{serveConfig{Addr: "127.0.0.1:7070", MaxBodyBytes: -1}, "maxBodyBytes"},
+			{serveConfig{Addr: "127.0.0.1:7070", TaskLease: -time.Second}, "taskLease"},
 			{serveConfig{Addr: "7070"}, "HOST:PORT"},
 		} {
 			_, err := tc.cfg.serverOptions()
