@@ -159,6 +159,7 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
 		Roles:         cfg.Roles,
+		TaskLease:     cfg.TaskLease,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

@@ -418,3 +418,26 @@ func TestRemote_ManyWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, open)
 }
+
+func TestRemote_StepHeartbeatIsTheLease(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, &ordo.Config{TaskLease: time.Hour, PollInterval: 20 * time.Millisecond})
+	ctx := t.Context()
+	deployYAML(t, eng, `
+workflow: render
+steps:
+  - {id: frame, task: {queue: render}, heartbeat: 300ms}
+`)
+	_, err := eng.Start(ctx, "render", nil)
+	require.NoError(t, err)
+	first := pollOne(t, eng, "w1", "render")
+	require.WithinDuration(t, time.Now().Add(300*time.Millisecond), first.LeaseUntil, 250*time.Millisecond,
+		"the step's heartbeat timeout, not the hour-long task lease")
+	// A heartbeat keeps it; silence past the timeout hands it on.
+	until, err := eng.HeartbeatTask(ctx, first.ID, first.Claim)
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now().Add(300*time.Millisecond), until, 250*time.Millisecond)
+	second := pollOne(t, eng, "w2", "render")
+	require.Equal(t, first.ID, second.ID)
+	require.Equal(t, 2, second.Claim)
+}

@@ -337,9 +337,13 @@ func (e *Engine) wakePollers(tasks []*ordostore.Task) {
 	}
 }
 
-// leaseFor returns the lease of a task of step taken by a worker.
-func (e *Engine) leaseFor(*definition.Step) time.Duration {
-	// A step's own heartbeat timeout, once definitions have one, goes here.
+// leaseFor returns the lease of a task of step taken by a worker: the
+// step's heartbeat timeout when it has one (a worker that stays silent
+// longer loses the task), else the engine's task lease.
+func (e *Engine) leaseFor(step *definition.Step) time.Duration {
+	if step != nil && step.Heartbeat > 0 {
+		return step.Heartbeat
+	}
 	return e.remote.lease
 }
 
