@@ -53,11 +53,19 @@ type Options struct {
 
 // Result is what a run measured. Its JSON form is `ordo bench -o json`.
 type Result struct {
-	Workload    string  `json:"workload"`
-	Store       string  `json:"store"`
-	DB          string  `json:"db"`
-	Instances   int     `json:"instances"`
-	Concurrency int     `json:"concurrency"`
+	Workload    string `json:"workload"`
+	Store       string `json:"store"`
+	DB          string `json:"db"`
+	Instances   int    `json:"instances"`
+	Concurrency int    `json:"concurrency"`
+	// Workers and WorkerConcurrency are set by RunServer: the worker SDK
+	// workers that did the steps, and the tasks each ran at once.
+	Workers           int `json:"workers,omitempty"`
+	WorkerConcurrency int `json:"worker_concurrency,omitempty"`
+	// Polls and Tasks are set by RunServer: the polls the server answered
+	// and the task completions it accepted.
+	Polls       int64   `json:"polls,omitempty"`
+	Tasks       int64   `json:"tasks,omitempty"`
 	Seconds     float64 `json:"seconds"`
 	PerSecond   float64 `json:"per_second"`
 	P50Ms       float64 `json:"p50_ms"`
@@ -253,6 +261,10 @@ func redact(db string) string {
 // Print writes r for people.
 func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "workload     %s\n", r.Workload)
+	if r.Store == "server" {
+		r.printServer(w)
+		return
+	}
 	durable := "synchronous=FULL"
 	if r.Store == "postgres" {
 		durable = "synchronous_commit=on"
@@ -268,5 +280,21 @@ func (r *Result) Print(w io.Writer) {
 		avg = float64(r.Transitions) / float64(r.Commits)
 	}
 	fmt.Fprintf(w, "commits      %d (%.1f transitions each), %d conflicts\n", r.Commits, avg, r.Conflicts)
+	fmt.Fprintf(w, "machine      %d CPUs, %s\n", r.CPUs, r.GoVersion)
+}
+
+func (r *Result) printServer(w io.Writer) {
+	fmt.Fprintf(w, "server       %s (every step on a worker queue)\n", r.DB)
+	fmt.Fprintf(w, "workers      %d worker SDK workers x %d tasks at once, in this process\n", r.Workers, r.WorkerConcurrency)
+	fmt.Fprintf(w, "instances    %d (concurrency %d, started through the API)\n", r.Instances, r.Concurrency)
+	fmt.Fprintf(w, "elapsed      %.3fs\n", r.Seconds)
+	fmt.Fprintf(w, "throughput   %.1f instances/s\n", r.PerSecond)
+	fmt.Fprintf(w, "latency      p50 %.2fms  p99 %.2fms  max %.2fms (start request to the last step's completion accepted)\n", r.P50Ms, r.P99Ms, r.MaxMs)
+	perPoll := 0.0
+	if r.Polls > 0 {
+		perPoll = float64(r.Tasks) / float64(r.Polls)
+	}
+	fmt.Fprintf(w, "requests     %d tasks completed, %d polls (%.1f tasks each)\n", r.Tasks, r.Polls, perPoll)
+	fmt.Fprintf(w, "peak RSS     %.1f MB (this process: the workers and starters, not the server)\n", r.PeakRSSMB)
 	fmt.Fprintf(w, "machine      %d CPUs, %s\n", r.CPUs, r.GoVersion)
 }

@@ -221,13 +221,19 @@ engine finishes or hands back its work.`,
 
 func newDev() *cobra.Command {
 	var db, addr string
+	var demo bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an all-in-one server for a laptop: SQLite file, open API on loopback, example deployed",
 		Long: `Run the engine and the HTTP API on a local SQLite file, open (no tokens)
 and only on a loopback address, with the order-fulfilment example workflow
-deployed. For anything else, use ordo server.`,
-		Example: "  ordo dev\n  ordo dev --db /tmp/try.db --addr 127.0.0.1:8080",
+deployed. For anything else, use ordo server.
+
+With --demo, it also deploys order-remote (the order flow with every step
+on a worker queue), runs simulated payment, inventory, shipping and
+notification workers in-process on the worker API, and starts an order
+every second, so orders flow as soon as it starts.`,
+		Example: "  ordo dev\n  ordo dev --demo\n  ordo dev --db /tmp/try.db --addr 127.0.0.1:8080",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkDB(db); err != nil {
@@ -240,12 +246,17 @@ deployed. For anything else, use ordo server.`,
 			if !server.IsLoopback(host) {
 				return &usageError{fmt.Errorf("ordo dev runs without authentication, so it only listens on a loopback address (127.0.0.1, ::1, localhost), not %q: use ordo server", host)}
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", db, &server.Options{Addr: addr}, devSetup)
+			setup := devSetup
+			if demo {
+				setup = demoSetup
+			}
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", db, &server.Options{Addr: addr}, setup)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&db, "db", "ordo.db", "SQLite file to run on, created if missing")
 	f.StringVar(&addr, "addr", server.DefaultAddr, "loopback HOST:PORT to listen on")
+	f.BoolVar(&demo, "demo", false, "run simulated workers and start a demo order every second")
 	return cmd
 }
 
