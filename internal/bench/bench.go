@@ -78,6 +78,14 @@ type Result struct {
 	FirstMs float64 `json:"first_ms,omitempty"`
 	// P50Ms, P99Ms and MaxMs are start-to-finish latencies; for timers,
 	// lateness: completion time − T.
+	// Workers and WorkerConcurrency are set by RunServer: the worker SDK
+	// workers that did the steps, and the tasks each ran at once.
+	Workers           int `json:"workers,omitempty"`
+	WorkerConcurrency int `json:"worker_concurrency,omitempty"`
+	// Polls and Tasks are set by RunServer: the polls the server answered
+	// and the task completions it accepted.
+	Polls       int64   `json:"polls,omitempty"`
+	Tasks       int64   `json:"tasks,omitempty"`
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
 	MaxMs       float64 `json:"max_ms"`
@@ -331,6 +339,10 @@ func (r *Result) Print(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "workload     %s\n", r.Workload)
+	if r.Store == "server" {
+		r.printServer(w)
+		return
+	}
 	durable := "synchronous=FULL"
 	if r.Store == "postgres" {
 		durable = "synchronous_commit=on"
@@ -349,5 +361,21 @@ func (r *Result) Print(w io.Writer) {
 		avg = float64(r.Transitions) / float64(r.Commits)
 	}
 	fmt.Fprintf(w, "commits      %d (%.1f transitions each), %d conflicts\n", r.Commits, avg, r.Conflicts)
+	fmt.Fprintf(w, "machine      %d CPUs, %s\n", r.CPUs, r.GoVersion)
+}
+
+func (r *Result) printServer(w io.Writer) {
+	fmt.Fprintf(w, "server       %s (every step on a worker queue)\n", r.DB)
+	fmt.Fprintf(w, "workers      %d worker SDK workers x %d tasks at once, in this process\n", r.Workers, r.WorkerConcurrency)
+	fmt.Fprintf(w, "instances    %d (concurrency %d, started through the API)\n", r.Instances, r.Concurrency)
+	fmt.Fprintf(w, "elapsed      %.3fs\n", r.Seconds)
+	fmt.Fprintf(w, "throughput   %.1f instances/s\n", r.PerSecond)
+	fmt.Fprintf(w, "latency      p50 %.2fms  p99 %.2fms  max %.2fms (start request to the last step's completion accepted)\n", r.P50Ms, r.P99Ms, r.MaxMs)
+	perPoll := 0.0
+	if r.Polls > 0 {
+		perPoll = float64(r.Tasks) / float64(r.Polls)
+	}
+	fmt.Fprintf(w, "requests     %d tasks completed, %d polls (%.1f tasks each)\n", r.Tasks, r.Polls, perPoll)
+	fmt.Fprintf(w, "peak RSS     %.1f MB (this process: the workers and starters, not the server)\n", r.PeakRSSMB)
 	fmt.Fprintf(w, "machine      %d CPUs, %s\n", r.CPUs, r.GoVersion)
 }

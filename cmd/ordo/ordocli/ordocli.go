@@ -105,9 +105,11 @@ func newVersion() *cobra.Command {
 
 func newBench() *cobra.Command {
 	var (
-		opts       bench.Options
-		output     string
-		cpuProfile string
+		opts              bench.Options
+		output            string
+		cpuProfile        string
+		serverURL, token  string
+		workerConcurrency int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -121,8 +123,15 @@ Workloads:
   order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers
   timers   one timer step per instance, all due at the same instant T a few
            seconds after the last start; prints timers fired per second and
-           lateness (completion - T) instead of start-to-finish latency`,
-		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100",
+           lateness (completion - T) instead of start-to-finish latency
+
+With --server URL, the workload runs through a running Ordo server instead:
+every step is a task on a worker queue, done by --workers worker SDK workers
+(default 4) in this process, each running --worker-concurrency tasks at once
+(default 16); the instances are started through the API. The workload is
+then order unless --workload says otherwise. The token needs the admin role
+(the run deploys its definition).`,
+		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100\n  ordo bench --server http://127.0.0.1:7070 --instances 5000 --concurrency 64",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Instances <= 0 || opts.Concurrency <= 0 {
@@ -142,7 +151,15 @@ Workloads:
 				}
 				defer pprof.StopCPUProfile()
 			}
-			res, err := bench.Run(cmd.Context(), opts)
+			var (
+				res *bench.Result
+				err error
+			)
+			if serverURL != "" {
+				res, err = runServerBench(cmd, serverURL, token, workerConcurrency, opts)
+			} else {
+				res, err = bench.Run(cmd.Context(), opts)
+			}
 			if err != nil {
 				return err
 			}
@@ -158,9 +175,12 @@ Workloads:
 	f.IntVar(&opts.Instances, "instances", 1000, "instances to run")
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
-	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
+	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's); with --server, worker SDK workers (default 4)")
 	f.IntVar(&opts.Nodes, "nodes", 1, "engines on one PostgreSQL schema: the first runs the api role, the others executor,effects,timers")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	f.StringVar(&serverURL, "server", "", "run through the Ordo server at this URL, with remote workers in this process")
+	f.StringVar(&token, "token", "", "with --server: bearer token with the admin role (env ORDO_TOKEN)")
+	f.IntVar(&workerConcurrency, "worker-concurrency", 0, "with --server: tasks each worker runs at once (default 16)")
 	addOutput(cmd, &output)
 	return cmd
 }

@@ -207,15 +207,20 @@ engine finishes or hands back its work.`,
 func newDev() *cobra.Command {
 	var (
 		db, addr, schema string
-		migrate          bool
+		migrate, demo    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an all-in-one server for a laptop: SQLite file, open API on loopback, example deployed",
 		Long: `Run the engine and the HTTP API on a local SQLite file, open (no tokens)
 and only on a loopback address, with the order-fulfilment example workflow
-deployed. For anything else, use ordo server.`,
-		Example: "  ordo dev\n  ordo dev --db /tmp/try.db --addr 127.0.0.1:8080",
+deployed. For anything else, use ordo server.
+
+With --demo, it also deploys order-remote (the order flow with every step
+on a worker queue), runs simulated payment, inventory, shipping and
+notification workers in-process on the worker API, and starts an order
+every second, so orders flow as soon as it starts.`,
+		Example: "  ordo dev\n  ordo dev --demo\n  ordo dev --db /tmp/try.db --addr 127.0.0.1:8080",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec := storeSpec{DB: db, Schema: schema, Migrate: migrate}
@@ -229,7 +234,11 @@ deployed. For anything else, use ordo server.`,
 			if !server.IsLoopback(host) {
 				return &usageError{fmt.Errorf("ordo dev runs without authentication, so it only listens on a loopback address (127.0.0.1, ::1, localhost), not %q: use ordo server", host)}
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", spec, nil, &server.Options{Addr: addr}, devSetup, devExtras())
+			setup := devSetup
+			if demo {
+				setup = demoSetup
+			}
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", spec, nil, &server.Options{Addr: addr}, setup, devExtras())
 		},
 	}
 	f := cmd.Flags()
@@ -237,6 +246,7 @@ deployed. For anything else, use ordo server.`,
 	f.StringVar(&schema, "schema", "", "PostgreSQL schema holding Ordo's tables (default public)")
 	f.BoolVar(&migrate, "migrate", true, "apply the store's migrations at start")
 	f.StringVar(&addr, "addr", server.DefaultAddr, "loopback HOST:PORT to listen on")
+	f.BoolVar(&demo, "demo", false, "run simulated workers and start a demo order every second")
 	return cmd
 }
 
@@ -250,7 +260,7 @@ func devSetup(ctx context.Context, eng *ordo.Engine, out io.Writer, base string)
 	if err != nil {
 		return "", fmt.Errorf("deploying the example workflow: %w", err)
 	}
-	fmt.Fprintf(out, "  deployed  %s v%d (its steps are Go handlers: instances wait, as server mode has no workers yet)\n", def.Name(), v)
+	fmt.Fprintf(out, "  deployed  %s v%d (its steps name Go handlers: instances wait at payment until a worker polls that queue; ordo dev --demo runs workers)\n", def.Name(), v)
 	return fmt.Sprintf(`
 Try:
   ordo definitions
