@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo"
 )
@@ -440,4 +441,20 @@ steps:
 	second := pollOne(t, eng, "w2", "render")
 	require.Equal(t, first.ID, second.ID)
 	require.Equal(t, 2, second.Claim)
+}
+
+func TestRemote_TaskCarriesTheTraceContext(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, nil)
+	deployYAML(t, eng, paymentYAML)
+	traceID, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	spanID, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled,
+	}))
+	_, err := eng.Start(ctx, "pay", nil)
+	require.NoError(t, err)
+	task := pollOne(t, eng, "w1", "payment")
+	require.Equal(t, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", task.TraceParent,
+		"a worker gets the trace context the instance was started under")
 }

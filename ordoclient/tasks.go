@@ -57,6 +57,10 @@ type Task struct {
 	Form json.RawMessage `json:"form,omitempty"`
 	// CreatedAt is when the task was made.
 	CreatedAt time.Time `json:"createdAt"`
+	// TraceParent is the W3C trace context of the instance ("" when it
+	// was not started in a trace): continue the trace with it, e.g. send
+	// it as the traceparent header of the calls the worker makes.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // TaskList is the answer of a poll and of GET /api/v1/tasks.

@@ -255,6 +255,6 @@ func taskJSON(t *ordo.OpenTask) ordoclient.Task {
 		Attempt: t.Attempt, IdempotencyKey: t.IdempotencyKey,
 		Input: rawJSON(t.Input), WorkflowInput: rawJSON(t.WorkflowInput), State: rawJSON(t.State),
 		LeaseUntil: timePtr(t.LeaseUntil), Worker: t.Worker, Kind: t.Kind,
-		Role: t.Role, Form: rawJSONOmit(t.Form), CreatedAt: t.CreatedAt,
+		Role: t.Role, Form: rawJSONOmit(t.Form), CreatedAt: t.CreatedAt, TraceParent: t.TraceParent,
 	}
 }

@@ -57,6 +57,7 @@ func taskOf(t *ordoclient.Task) *Task {
 		Kind:           t.Kind,
 		Role:           t.Role,
 		Form:           t.Form,
+		TraceParent:    t.TraceParent,
 	}
 	if t.LeaseUntil != nil {
 		wt.LeaseUntil = *t.LeaseUntil

@@ -49,6 +49,11 @@ type Task struct {
 	// Schema the completion's output must satisfy.
 	Role string
 	Form json.RawMessage
+	// TraceParent is the W3C trace context the instance was started under
+	// ("" when none). Send it as the traceparent header of the calls the
+	// handler makes, or continue the trace from it, so that the work shows
+	// in the instance's trace.
+	TraceParent string
 }
 
 // Bind decodes the step input into v. A decoding error is

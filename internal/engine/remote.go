@@ -100,6 +100,9 @@ type RemoteTask struct {
 	Role      string
 	Form      json.RawMessage
 	CreatedAt time.Time
+	// TraceParent is the W3C trace context the instance was started under,
+	// "" when none: a worker continues the trace with it.
+	TraceParent string
 }
 
 // PollParams are the parameters of [Engine.PollTasks].
@@ -535,6 +538,7 @@ func (e *Engine) view(def *definition.Workflow, st *journal.State, step *definit
 		Step: t.StepID, Queue: t.Queue, Attempt: t.Attempt,
 		IdempotencyKey: executor.StepKey(t.InstanceID, t.StepID, t.Attempt),
 		WorkflowInput:  st.Input, State: st.Data, Kind: taskKind(t), CreatedAt: t.CreatedAt,
+		TraceParent: st.TraceParent,
 	}
 	if ss := st.Steps[t.StepID]; ss != nil {
 		rt.Input = ss.Input
