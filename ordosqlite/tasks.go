@@ -147,7 +147,7 @@ func (s *Store) ClaimTasks(ctx context.Context, params *ordostore.ClaimTasksPara
 	defer s.leave()
 
 	var tasks []*ordostore.Task
-	err = s.inWriteTx(ctx, func(stmts *txStmts) error {
+	err = s.inLeaseTx(ctx, func(stmts *txStmts) error {
 		ids, err := claimCandidates(ctx, stmts, filter, params)
 		if err != nil || len(ids) == 0 {
 			return err
