@@ -499,12 +499,38 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 	return s
 }
 
+// normalNumbers replaces the json.Numbers in v by int64 when they are
+// integers and float64 otherwise, as the YAML decoder reads them.
+func normalNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalNumbers(e)
+		}
+	}
+	return v
+}
+
 // MaxParamsSize is the largest params object a step may have, in bytes of
 // canonical JSON.
 const MaxParamsSize = 64 << 10
 
 // canonicalParams checks that raw is a JSON object and returns it
-// re-encoded canonically (compact, keys sorted, numbers kept exactly).
+// re-encoded canonically: compact, keys sorted, and numbers as a YAML
+// template gives them (integers as written, other numbers in their
+// shortest form), so that a template and its canonical JSON agree.
 func canonicalParams(raw json.RawMessage) (json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -515,7 +541,7 @@ func canonicalParams(raw json.RawMessage) (json.RawMessage, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, errors.New("must be an object")
 	}
-	out, err := json.Marshal(v)
+	out, err := json.Marshal(normalNumbers(v))
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %v", err)
 	}

@@ -86,7 +86,15 @@ func TestParse_ParamsInvalid(t *testing.T) {
 		})
 	}
 
-	// A spec built in Go is checked the same way.
-	_, err := Compile(&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: &TaskSpec{Queue: "q"}, Params: []byte(`"s"`)}}})
+	// A spec built in Go is checked the same way, and its numbers are
+	// those its canonical source gives when parsed.
+	w, err := Compile(&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: &TaskSpec{Queue: "q"}, Params: []byte(`{"f": 3.10, "i": 7, "e": 1e3, "z": 2.0}`)}}})
+	require.NoError(t, err)
+	require.Equal(t, `{"e":1000,"f":3.1,"i":7,"z":2}`, string(w.Step("a").Params))
+	again, err := Parse(w.Source, "")
+	require.NoError(t, err)
+	require.Equal(t, w.Hash, again.Hash)
+
+	_, err = Compile(&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: &TaskSpec{Queue: "q"}, Params: []byte(`"s"`)}}})
 	require.ErrorContains(t, err, `step "a": params: must be an object`)
 }
