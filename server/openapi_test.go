@@ -183,6 +183,7 @@ func TestOpenAPI(t *testing.T) {
 			"/api/v1/workflows/{name}/instances": {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/resubmit":    {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/cancel":      {contentType: "application/json", body: `{"reason":"test"}`},
+			"/api/v1/swm/events":                 {contentType: "application/json", body: `{"event_name":"StartWorkflow","business_ref_no":"r-1","workflow_name":"` + dep.Name + `"}`},
 		}
 		for path, methods := range d.paths {
 			concrete := path

@@ -42,6 +42,8 @@ func routes() []route {
 		{Method: "GET", Path: "/api/v1/instances/{id}/journal", Role: RoleReader, handle: (*Server).journal},
 		{Method: "POST", Path: "/api/v1/instances/{id}/resubmit", Role: RoleOperator, handle: (*Server).resubmit},
 		{Method: "POST", Path: "/api/v1/instances/{id}/cancel", Role: RoleOperator, handle: (*Server).cancel},
+
+		{Method: "POST", Path: "/api/v1/swm/events", Role: RoleOperator, handle: (*Server).swmEvent},
 	}
 }
 
