@@ -16,6 +16,10 @@ test: ## Run every test with the race detector (what CI runs)
 test/short: ## Run the quick tests (no crash test, no fuzz seeds beyond the corpus)
 	go test -short ./...
 
+.PHONY: test/timers
+test/timers: ## The 100,000-timer memory test and the timer crash test, without the race detector
+	go test -count=1 -v -run 'TestTimers_|TestCrash_KillNineWhileFiringTimers' .
+
 .PHONY: lint
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -436,9 +436,11 @@ func (s *StepBuilder) OnError(ids ...string) *StepBuilder {
 // OnErrorCode adds an error route: when the step fails after its retries
 // with an error whose code is one of codes (see [WithCode]), the steps ids
 // are taken (template: onError: [{codes: [...], next: [...]}]). Routes are
-// tried in the order they are added; with no codes the route matches every
-// error and must be the last.
+// tried in the order they are added. With no codes it is [StepBuilder.OnError].
 func (s *StepBuilder) OnErrorCode(codes []string, ids ...string) *StepBuilder {
+	if len(codes) == 0 {
+		return s.OnError(ids...)
+	}
 	s.spec.OnError = append(s.spec.OnError, definition.SpecErrorRoute{Codes: routeCodes(codes), Next: ids})
 	return s
 }

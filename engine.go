@@ -52,6 +52,16 @@ type Config struct {
 	// NodeID names this process in task leases. Defaults to
 	// hostname-pid-random.
 	NodeID string
+	// Roles are the roles this process runs, of [RoleAPI], [RoleExecutor],
+	// [RoleEffects] and [RoleTimers]; nil means all of them. A process
+	// without a role leaves that work in the store for the processes that
+	// have it, so anything but all roles needs a store shared by several
+	// processes (PostgreSQL). See roles.go.
+	Roles []string
+
+	// Observer, when set, is told what the engine commits (for metrics).
+	// See [Observer].
+	Observer *Observer
 }
 
 func (c *Config) validate() error {
@@ -135,6 +145,8 @@ func New(ctx context.Context, store ordostore.Store, cfg *Config) (*Engine, erro
 		PollInterval:  cfg.PollInterval,
 		MaxBatch:      cfg.MaxBatch,
 		HTTPClient:    cfg.HTTPClient,
+		Roles:         cfg.Roles,
+		Observe:       cfg.Observer.hook(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ordo: %w", err)

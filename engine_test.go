@@ -530,12 +530,7 @@ func TestEngine_RefusesWhatItDoesNotRunYet(t *testing.T) {
 	eng, _ := openEngine(t, nil)
 	ctx := t.Context()
 	for _, src := range []string{
-		"workflow: a\nconcurrencyKey: input.c\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
-		"workflow: b\ntimeout: 1h\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
-		"workflow: c\nonFailure: compensate\nsteps:\n  - id: s\n    timer: {duration: 1s}\n",
-		"workflow: d\nsteps:\n  - id: s\n    receive: {message: M, correlate: input.id}\n",
 		"workflow: e\nsteps:\n  - id: s\n    human: {role: manager}\n",
-		"workflow: f\nsteps:\n  - id: s\n    workflow: {name: other}\n",
 	} {
 		def, err := ordo.ParseDefinition([]byte(src), "w.yaml")
 		require.NoError(t, err, src)

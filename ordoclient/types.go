@@ -64,6 +64,7 @@ type Instance struct {
 	BusinessKey    string          `json:"businessKey,omitempty"`
 	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
 	ParentID       string          `json:"parentId,omitempty"`
+	ParentStep     string          `json:"parentStep,omitempty"`
 	Input          json.RawMessage `json:"input"`
 	State          json.RawMessage `json:"state"`
 	Output         json.RawMessage `json:"output"`
@@ -88,6 +89,12 @@ type Step struct {
 	Reason     string              `json:"reason,omitempty"`
 	StartedAt  *time.Time          `json:"startedAt,omitempty"`
 	FinishedAt *time.Time          `json:"finishedAt,omitempty"`
+	// Child is the instance a workflow step started.
+	Child string `json:"child,omitempty"`
+	// Key is the correlation key a receive step waits for; MessageID the
+	// message that completed it.
+	Key       string `json:"key,omitempty"`
+	MessageID string `json:"messageId,omitempty"`
 }
 
 // ErrorInfo is an error recorded in an instance's journal: why a step or

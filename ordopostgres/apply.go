@@ -2,6 +2,7 @@ package ordopostgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordoflow/ordo/ordostore"
 	"github.com/ordoflow/ordo/ordotype"
@@ -53,15 +55,24 @@ const (
 	sqlDeleteTasks = `DELETE FROM tasks WHERE id = ANY($1::bigint[])`
 	// prev_seq repeats the check made under the row's lock: a row that
 	// does not match is a bug, and fails the batch.
-	sqlUpdateInstances = `UPDATE instances AS i
+	//
+	// The check is made by the server, so that the COMMIT sent in the same
+	// round trip does not run after it fails: a count other than the
+	// expected one ($9, $4) divides by zero, which aborts the transaction
+	// (errRowsChanged).
+	sqlUpdateInstances = `WITH changed AS (UPDATE instances AS i
 	SET status = u.status, business_key = NULLIF(u.business_key, ''), seq = u.seq, state = u.state,
 		updated_at = u.updated_at, finished_at = NULLIF(u.finished_at, 0)
 	FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bigint[])
 		AS u(id, prev_seq, status, business_key, seq, state, updated_at, finished_at)
-	WHERE i.id = u.id AND i.seq = u.prev_seq`
-	sqlUpdateSeqs = `UPDATE instances AS i SET seq = u.seq
+	WHERE i.id = u.id AND i.seq = u.prev_seq
+	RETURNING 1)
+	SELECT 1 / (count(*) = $9)::int FROM changed`
+	sqlUpdateSeqs = `WITH changed AS (UPDATE instances AS i SET seq = u.seq
 	FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, prev_seq, seq)
-	WHERE i.id = u.id AND i.seq = u.prev_seq`
+	WHERE i.id = u.id AND i.seq = u.prev_seq
+	RETURNING 1)
+	SELECT 1 / (count(*) = $4)::int FROM changed`
 	sqlInsertEvents = `INSERT INTO events (instance_id, seq, type, step_id, attempt, data, created_at)
 	SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::bytea[], $7::bigint[])`
 	// Identity values are drawn in insertion order, which ORDER BY ord
@@ -144,12 +155,38 @@ func (s *Store) Apply(ctx context.Context, batch []*ordostore.Transition) ([]ord
 	}
 }
 
-// applyOnce runs the batch's transaction once.
+// batchConn is what an applier runs its statements on: a connection that
+// holds the batch's transaction.
+type batchConn interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// errRowsChanged is a bug: an instance's seq changed under the lock taken
+// on its row.
+var errRowsChanged = errors.New("update instances: the rows changed after their seqs were checked under lock")
+
+// applyOnce runs the batch's transaction once, in two round trips on one
+// connection (BEGIN and COMMIT are statements of the pipelines, not
+// round trips of their own).
 func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([]ordostore.TransitionResult, error) {
 	a := newApplier(batch)
+	a.channel = s.channel
+
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			s.rollbackConn(ctx, conn)
+		}
+	}()
 
 	b := &pgx.Batch{}
-	b.BeginTx(pgx.TxOptions{})
+	b.Queue("BEGIN")
 	if len(a.advancing) > 0 {
 		b.Queue(sqlLockSeqs, a.advancing).Query(a.scanSeqs)
 	}
@@ -162,10 +199,8 @@ func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([
 	if len(a.pending) > 0 {
 		a.queueCreates(b)
 	}
-	br := s.pool.SendBatch(ctx, b)
-	tx := br.Tx()
-	defer s.rollback(ctx, tx)
-	if err := br.Close(); err != nil {
+	tx := conn
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	if err := a.lookUpExisting(ctx, tx); err != nil {
@@ -174,21 +209,21 @@ func (s *Store) applyOnce(ctx context.Context, batch []*ordostore.Transition) ([
 	if err := a.decide(ctx, tx); err != nil {
 		return nil, err
 	}
-	if err := a.write(ctx, tx); err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	// The writes and the commit run even if ctx ends meanwhile.
+	if err := a.write(context.WithoutCancel(ctx), tx); err != nil {
+		return nil, err
 	}
+	committed = true
 	return a.results, nil
 }
 
 // applier decides which transitions of one batch hold and writes them, in
 // one transaction.
 type applier struct {
+	channel string // the wake-up channel (notify.go)
 	batch   []*ordostore.Transition
 	results []ordostore.TransitionResult
 	ids     []string // the instance of each transition; "" if malformed
@@ -309,7 +344,7 @@ func (a *applier) scanClaims(rows pgx.Rows) error {
 // decided by its insert: it is left pending and inserted with the other
 // pending creates, before any transition that depends on its outcome and at
 // the end.
-func (a *applier) decide(ctx context.Context, tx pgx.Tx) error {
+func (a *applier) decide(ctx context.Context, tx batchConn) error {
 	for i, tr := range a.batch {
 		if a.results[i].Err != nil || a.ok[i] {
 			continue // malformed, or a create inserted by the first round trip
@@ -363,7 +398,7 @@ func (a *applier) decide(ctx context.Context, tx pgx.Tx) error {
 }
 
 // flush inserts the pending creates.
-func (a *applier) flush(ctx context.Context, tx pgx.Tx) error {
+func (a *applier) flush(ctx context.Context, tx batchConn) error {
 	if len(a.pending) == 0 {
 		return nil
 	}
@@ -446,7 +481,7 @@ func (a *applier) created(pending []int, rows pgx.Rows) error {
 // lookUpExisting reads the instance that holds the idempotency key of each
 // create that could not be inserted. A create that conflicted only on its
 // ID keeps its own ID as ExistingID.
-func (a *applier) lookUpExisting(ctx context.Context, tx pgx.Tx) error {
+func (a *applier) lookUpExisting(ctx context.Context, tx batchConn) error {
 	if len(a.taken) == 0 {
 		return nil
 	}
@@ -493,7 +528,7 @@ type instanceWrite struct {
 }
 
 // write writes the transitions that hold, in one round trip.
-func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
+func (a *applier) write(ctx context.Context, tx batchConn) error {
 	var (
 		done       []int64
 		writes     = make(map[string]*instanceWrite)
@@ -553,24 +588,20 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 			seqOnly.add(id, w)
 		}
 	}
-	checkRows := func(n int) func(pgconn.CommandTag) error {
-		return func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != int64(n) {
-				return fmt.Errorf("update instances: changed %d rows of %d after their seqs were checked", tag.RowsAffected(), n)
-			}
-			return nil
-		}
-	}
 	if n := len(full.ids); n > 0 {
-		b.Queue(sqlUpdateInstances, full.args()...).Exec(checkRows(n))
+		b.Queue(sqlUpdateInstances, append(full.args(), n)...)
 	}
 	if n := len(seqOnly.ids); n > 0 {
-		b.Queue(sqlUpdateSeqs, seqOnly.args()...).Exec(checkRows(n))
+		b.Queue(sqlUpdateSeqs, append(seqOnly.args(), n)...)
 	}
 	if len(events.instanceIDs) > 0 {
 		b.Queue(sqlInsertEvents, events.args()...)
 	}
 	var taskIDs []int64
+	if slices.Contains(tasks.leaseOwners, "") {
+		// Work for another node, or for later: wake the listeners at commit.
+		b.Queue(sqlNotify, a.channel)
+	}
 	if len(tasks.instanceIDs) > 0 {
 		b.Queue(sqlInsertTasks, tasks.args()...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -583,10 +614,20 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 			return rows.Err()
 		})
 	}
-	if b.Len() == 0 {
+	// The commit goes in the same round trip. If a statement fails, the
+	// server skips the rest of the pipeline, COMMIT included, and the
+	// transaction is rolled back.
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: the server answered %s", tag)
+		}
 		return nil
-	}
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == codeDivisionByZero {
+			return errRowsChanged
+		}
 		return fmt.Errorf("write batch: %w", interpretError(err))
 	}
 	if len(taskIDs) != len(taskOwners) {
@@ -695,3 +736,21 @@ func (c *seqUpdateRows) add(id string, w *instanceWrite) {
 }
 
 func (c *seqUpdateRows) args() []any { return []any{c.ids, c.prevSeqs, c.seqs} }
+
+// rollbackConn ends the transaction left open on conn by a batch that
+// failed. A connection it cannot roll back is closed, and the pool drops
+// it when it is released.
+func (s *Store) rollbackConn(ctx context.Context, conn *pgxpool.Conn) {
+	pc := conn.Conn().PgConn()
+	if pc.IsClosed() || pc.TxStatus() == 'I' {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+		if ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "failed to roll back", slog.String("schema", s.schema), slog.Any("error", err))
+		}
+		_ = conn.Conn().Close(rctx)
+	}
+}

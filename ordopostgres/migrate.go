@@ -48,7 +48,7 @@ func Migrate(ctx context.Context, url string, cfg *Config) error {
 		return fmt.Errorf("migrate postgres schema %s: %w", cfg.Schema, err)
 	}
 	defer pool.Close()
-	if err := migrate(ctx, pool, cfg.Schema, cfg.Logger); err != nil {
+	if _, _, err := migrate(ctx, pool, cfg.Schema, cfg.Logger); err != nil {
 		return fmt.Errorf("migrate postgres schema %s: %w", cfg.Schema, err)
 	}
 	return nil
@@ -57,12 +57,12 @@ func Migrate(ctx context.Context, url string, cfg *Config) error {
 // migrate creates schema if it is missing and applies the pending
 // migrations to it, through pool (whose search_path is schema), holding the
 // schema's advisory lock on a connection of its own.
-func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slog.Logger) (err error) {
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slog.Logger) (from, to int64, err error) {
 	// The lock is held on a connection outside the pool, so that goose can
 	// use the pool's connections even when the pool has only one.
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return fmt.Errorf("migrate: connect: %w", err)
+		return 0, 0, fmt.Errorf("migrate: connect: %w", err)
 	}
 	defer func() {
 		// Closing the session releases its advisory lock too.
@@ -70,7 +70,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 	}()
 	key := migrationLockKey(schema)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
-		return fmt.Errorf("migrate: take the migration lock: %w", err)
+		return 0, 0, fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
 	defer func() {
 		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key); uerr != nil {
@@ -83,11 +83,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 	// the lock keeps two processes from creating it at once.
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
 	if !exists {
 		if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
-			return fmt.Errorf("migrate: create schema: %w", err)
+			return 0, 0, fmt.Errorf("migrate: create schema: %w", err)
 		}
 		logger.InfoContext(ctx, "created schema", slog.String("schema", schema))
 	}
@@ -96,19 +96,19 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, logger *slo
 	defer func() { err = errors.Join(err, db.Close()) }()
 	provider, err := newProvider(db, logger)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	current, latest, err := provider.GetVersions(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
 	if current > latest {
-		return newerSchemaError(current, latest)
+		return 0, 0, newerSchemaError(current, latest)
 	}
 	if _, err := provider.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	return current, latest, nil
 }
 
 // newProvider returns a goose provider of the embedded migrations on db.

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,13 @@ type Store struct {
 
 	closeMu sync.RWMutex // held for reading by every operation, for writing by Close
 	closed  bool
+
+	// The wake-ups of notify.go.
+	channel      string
+	wake         chan struct{}
+	listenOnce   sync.Once
+	listenCancel context.CancelFunc
+	listenDone   chan struct{}
 }
 
 var _ ordostore.Store = (*Store)(nil)
@@ -135,13 +143,14 @@ func Open(ctx context.Context, url string, cfg *Config) (*Store, error) {
 	if cfg.DisableMigrate {
 		err = checkVersion(ctx, pool)
 	} else {
-		err = migrate(ctx, pool, cfg.Schema, cfg.Logger)
+		_, _, err = migrate(ctx, pool, cfg.Schema, cfg.Logger)
 	}
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store (schema %s): %w", cfg.Schema, err)
 	}
-	return &Store{schema: cfg.Schema, logger: cfg.Logger, pool: pool}, nil
+	return &Store{schema: cfg.Schema, logger: cfg.Logger, pool: pool,
+		channel: channelName(cfg.Schema), wake: make(chan struct{}, 1)}, nil
 }
 
 // newPool returns a pool of connections to url whose search_path is the
@@ -151,7 +160,10 @@ func newPool(ctx context.Context, url string, cfg *Config) (*pgxpool.Pool, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ordotype.ErrInvalid, err)
 	}
-	pcfg.MaxConns = int32(cfg.MaxConns)
+	// pool_max_conns in the URL wins over Config.MaxConns.
+	if _, set := pcfg.ConnConfig.Config.RuntimeParams["pool_max_conns"]; !set && !strings.Contains(url, "pool_max_conns") {
+		pcfg.MaxConns = int32(cfg.MaxConns)
+	}
 	// Sent in the startup message: every connection, opened now or later,
 	// resolves the store's tables in its schema, at no extra round trip.
 	pcfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{cfg.Schema}.Sanitize()
@@ -197,6 +209,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopListening()
 	s.pool.Close()
 	return nil
 }
@@ -235,6 +248,7 @@ const (
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeUndefinedTable       = "42P01"
+	codeDivisionByZero       = "22012"
 )
 
 // interpretError translates database errors into the sentinels of package

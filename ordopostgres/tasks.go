@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -216,6 +217,12 @@ func (s *Store) ReleaseLeases(ctx context.Context, owner string) (int, error) {
 	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err != nil {
 		return 0, fmt.Errorf("release leases: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		// The tasks can be claimed again: wake the other nodes.
+		if _, err := s.pool.Exec(ctx, sqlNotify, s.channel); err != nil {
+			s.logger.WarnContext(ctx, "failed to send a wake-up", slog.String("schema", s.schema), slog.Any("error", err))
+		}
 	}
 	return int(tag.RowsAffected()), nil
 }

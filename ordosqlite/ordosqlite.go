@@ -110,6 +110,9 @@ type Store struct {
 	rstmts   *stmtCache
 	closeMu  sync.RWMutex // held for reading by every operation, for writing by Close
 	closed   bool
+
+	// The schema versions before and after the migrations of Open.
+	versionFrom, versionTo int64
 }
 
 var _ ordostore.Store = (*Store)(nil)
@@ -160,7 +163,7 @@ func (s *Store) open(ctx context.Context, cfg *Config) error {
 	if err := s.writer.PingContext(ctx); err != nil {
 		return err
 	}
-	if err := migrate(ctx, s.writer, s.logger); err != nil {
+	if s.versionFrom, s.versionTo, err = migrate(ctx, s.writer, s.logger); err != nil {
 		return err
 	}
 	if err := s.wstmts.prepareAll(ctx, writerQueries); err != nil {

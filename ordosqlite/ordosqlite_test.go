@@ -235,6 +235,7 @@ func TestQueryPlans(t *testing.T) {
 		sqlInstanceIDByKey:      "instances_idempotency_key",
 		sqlInstanceKey:          "instances_idempotency_key",
 		sqlEvents:               "events_instance_seq",
+		sqlInstancesByID:        "sqlite_autoindex_instances_1",
 	} {
 		rows, err := s.writer.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, make([]any, strings.Count(query, "?"))...)
 		require.NoError(t, err)

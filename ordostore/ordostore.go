@@ -128,6 +128,27 @@ type Store interface {
 	// wrapping ordotype.ErrNotFound, which also wraps ordotype.ErrDuplicate
 	// when a task had this ID and is gone (done): IDs are never reused.
 	GetTask(ctx context.Context, id int64) (*Task, error)
+
+	// PruneInstances deletes the instances in a finished status
+	// ([PrunableStatuses]) whose FinishedAt is before params.FinishedBefore,
+	// with their journals and tasks, in transactions of at most
+	// params.Batch instances each, and returns how many it deleted (with
+	// DryRun: how many it would delete). An error after some batches
+	// committed returns the count deleted so far with it.
+	PruneInstances(ctx context.Context, params *PruneParams) (int, error)
+
+	// CountInstances returns how many instances there are per workflow and
+	// status, for the statuses in params (all statuses when none are
+	// given), ordered by workflow then status. Pairs with no instance are
+	// left out. See counts.go.
+	CountInstances(ctx context.Context, params *CountInstancesParams) ([]InstanceCount, error)
+
+	// CountQueues returns how many tasks (leased or not, due or not) there
+	// are per kind and queue, and how many of them hold a lease that ended
+	// before params.Now (their owner did not finish them in time; they are
+	// claimed again), ordered by kind then queue. Queues with no task are
+	// left out.
+	CountQueues(ctx context.Context, params *CountQueuesParams) ([]QueueCount, error)
 }
 
 // ListTasksParams are the filters of [Store.ListTasks]. Zero values do not

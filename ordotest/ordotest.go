@@ -96,25 +96,23 @@ func (tt *Tester) Start(workflow string, input any, opts ...ordo.StartOption) st
 // waiting.
 func (tt *Tester) RunUntilIdle() {
 	tt.t.Helper()
-	eng := testhook.EngineOf(tt.Engine)
-	ctx := context.Background()
-	for range tt.max {
-		if err := eng.Idle(ctx); err != nil {
-			tt.t.Fatalf("ordotest: running: %v", err)
-		}
-		next, ok, err := eng.NextDue(ctx)
-		if err != nil {
-			tt.t.Fatalf("ordotest: next due task: %v", err)
-		}
-		if !ok {
-			return
-		}
-		tt.Clock.Set(next)
+	d := Drive(tt.Engine, tt.Clock)
+	d.max = tt.max
+	if err := d.RunUntilIdle(context.Background()); err != nil {
+		tt.t.Fatalf("ordotest: running: %v", err)
 	}
-	tt.t.Fatalf("ordotest: still busy after %d clock moves", tt.max)
 }
 
 // Get returns an instance and fails the test on error.
+// RunDue runs everything that is due now, and what that makes due now,
+// without moving the clock: timers and timeouts in the future stay pending.
+func (tt *Tester) RunDue() {
+	tt.t.Helper()
+	if err := testhook.EngineOf(tt.Engine).Idle(context.Background()); err != nil {
+		tt.t.Fatalf("ordotest: running: %v", err)
+	}
+}
+
 func (tt *Tester) Get(id string) *ordo.Instance {
 	tt.t.Helper()
 	inst, err := tt.Engine.Get(context.Background(), id)

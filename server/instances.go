@@ -69,6 +69,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 		input = req.Input
 	}
 	id, err := s.eng.Start(ctx, name, input, opts...)
+	noteInstance(r, id, "")
 	switch {
 	case errors.Is(err, ordotype.ErrNotFound):
 		if req.Version > 0 {
@@ -297,7 +298,7 @@ func (s *Server) writeInstance(w http.ResponseWriter, r *http.Request, id string
 func instanceJSON(inst *ordo.Instance) *ordoclient.Instance {
 	out := &ordoclient.Instance{
 		ID: inst.ID, Workflow: inst.Workflow, Version: inst.Version, Status: inst.Status,
-		BusinessKey: inst.BusinessKey, IdempotencyKey: inst.IdempotencyKey, ParentID: inst.ParentID,
+		BusinessKey: inst.BusinessKey, IdempotencyKey: inst.IdempotencyKey, ParentID: inst.ParentID, ParentStep: inst.ParentStep,
 		Input: rawJSON(inst.Input), State: rawJSON(inst.State), Output: rawJSON(inst.Output),
 		Error: errorInfo(inst.Error), Seq: inst.Seq,
 		Steps:     make([]ordoclient.Step, len(inst.Steps)),
@@ -308,6 +309,7 @@ func instanceJSON(inst *ordo.Instance) *ordoclient.Instance {
 			ID: st.ID, Status: st.Status, Attempt: st.Attempt,
 			Input: rawJSONOmit(st.Input), Output: rawJSONOmit(st.Output), Error: errorInfo(st.Error),
 			Reason: st.Reason, StartedAt: timePtr(st.StartedAt), FinishedAt: timePtr(st.FinishedAt),
+			Child: st.Child, Key: st.Key, MessageID: st.MessageID,
 		}
 	}
 	return out

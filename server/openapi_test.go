@@ -84,6 +84,16 @@ func pointerEscape(s string) string {
 // its status is listed, and its body matches the listed schema.
 func (d *openAPIDoc) check(t testing.TB, req *http.Request, res *response) {
 	t.Helper()
+	if ct := res.header.Get("Content-Type"); strings.HasPrefix(ct, "text/plain") {
+		// A text answer (/metrics): the operation must document it.
+		_, pattern := d.mux.Handler(req)
+		require.NotEmpty(t, pattern, "%s %s answered text but is not documented", req.Method, req.URL)
+		method, path, _ := strings.Cut(pattern, " ")
+		r, ok := d.paths[path][strings.ToLower(method)]["responses"].(map[string]any)[strconv.Itoa(res.status)].(map[string]any)
+		require.True(t, ok, "%s %s answered %d, which the OpenAPI document does not list", req.Method, req.URL, res.status)
+		require.Contains(t, r["content"], "text/plain", "%s %s answered text, which the OpenAPI document does not list", req.Method, req.URL)
+		return
+	}
 	require.Equal(t, "application/json", res.header.Get("Content-Type"), "%s %s", req.Method, req.URL)
 	_, pattern := d.mux.Handler(req)
 	pointer := "/components/schemas/ErrorResponse"
@@ -183,6 +193,7 @@ func TestOpenAPI(t *testing.T) {
 			"/api/v1/workflows/{name}/instances": {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/resubmit":    {contentType: "application/json", body: `{}`},
 			"/api/v1/instances/{id}/cancel":      {contentType: "application/json", body: `{"reason":"test"}`},
+			"/api/v1/messages":                   {contentType: "application/json", body: `{"name":"Ping","key":"k"}`},
 			"/api/v1/swm/events":                 {contentType: "application/json", body: `{"event_name":"StartWorkflow","business_ref_no":"r-1","workflow_name":"` + dep.Name + `"}`},
 		}
 		for path, methods := range d.paths {

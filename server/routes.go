@@ -30,6 +30,7 @@ func routes() []route {
 		{Method: "GET", Path: "/healthz", handle: (*Server).healthz},
 		{Method: "GET", Path: "/readyz", handle: (*Server).readyz},
 		{Method: "GET", Path: "/api/v1/openapi.json", handle: (*Server).openAPI},
+		{Method: "GET", Path: "/metrics", Role: RoleReader, handle: (*Server).serveMetrics},
 
 		{Method: "POST", Path: "/api/v1/definitions", Role: RoleAdmin, handle: (*Server).deploy},
 		{Method: "GET", Path: "/api/v1/definitions", Role: RoleReader, handle: (*Server).listDefinitions},
@@ -43,6 +44,7 @@ func routes() []route {
 		{Method: "POST", Path: "/api/v1/instances/{id}/resubmit", Role: RoleOperator, handle: (*Server).resubmit},
 		{Method: "POST", Path: "/api/v1/instances/{id}/cancel", Role: RoleOperator, handle: (*Server).cancel},
 
+		{Method: "POST", Path: "/api/v1/messages", Role: RoleOperator, handle: (*Server).send},
 		{Method: "POST", Path: "/api/v1/swm/events", Role: RoleOperator, handle: (*Server).swmEvent},
 	}
 }
@@ -58,6 +60,7 @@ func (s *Server) endpoint(rt route) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 		}
+		noteInstance(r, r.PathValue("id"), "")
 		if err := rt.handle(s, w, r); err != nil {
 			s.writeError(w, r, err)
 		}

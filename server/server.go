@@ -38,7 +38,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/ordoclient"
 )
 
 // DefaultAddr is the address the server listens on when [Options.Addr] is
@@ -98,8 +101,23 @@ type Options struct {
 	// MaxBodyBytes caps the size of a request body; a larger one is refused
 	// with 413. Defaults to 1 MiB.
 	MaxBodyBytes int64
-	// Logger receives the server's logs. Defaults to warn level on stdout.
+	// Logger receives the server's logs, one line per request at info
+	// level (see docs/operations-metrics.md). Defaults to warn level on
+	// stdout.
 	Logger *slog.Logger
+	// HealthOnly serves only /healthz, /readyz and the OpenAPI document,
+	// and answers every other /api/v1 route with 503 unavailable: a node
+	// that does not run the api role (ordo server --roles).
+	HealthOnly bool
+
+	// Metrics are served at /metrics. Defaults to new metrics that count
+	// only what the store tells; see [Metrics] to count what the engine
+	// does.
+	Metrics *Metrics
+	// TracerProvider, when set, traces every request in a span that
+	// continues the request's W3C trace context; instances started by a
+	// request keep its trace. Defaults to no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) validate() error {
@@ -140,14 +158,17 @@ func IsLoopback(host string) bool {
 
 // Server serves the HTTP API of one engine. Create it with [New].
 type Server struct {
-	eng      *ordo.Engine
-	addr     string
-	maxBody  int64
-	auth     *authenticator
-	logger   *slog.Logger
-	mux      *http.ServeMux
-	handler  http.Handler
-	stopping atomic.Bool
+	eng     *ordo.Engine
+	addr    string
+	maxBody int64
+	auth    *authenticator
+	logger  *slog.Logger
+	metrics *Metrics
+	// metricsHandler serves metrics at /metrics.
+	metricsHandler http.Handler
+	mux            *http.ServeMux
+	handler        http.Handler
+	stopping       atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
 	srv     *http.Server
@@ -184,12 +205,31 @@ func New(opts *Options) (*Server, error) {
 		maxBody: o.MaxBodyBytes,
 		auth:    newAuthenticator(o.Tokens),
 		logger:  o.Logger,
+		metrics: o.Metrics,
 		mux:     http.NewServeMux(),
 	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	if err := s.metrics.attach(o.Engine); err != nil {
+		return nil, err
+	}
+	s.metricsHandler = s.metrics.handler(slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn))
 	for _, rt := range routes() {
+		if o.HealthOnly && rt.Role != "" {
+			continue
+		}
 		s.mux.Handle(rt.Method+" "+rt.Path, s.endpoint(rt))
 	}
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	if o.HealthOnly {
+		s.mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			errorf(ordoclient.CodeUnavailable, "this node does not run the api role: send API requests to a node that does").write(w)
+		}))
+	}
+	s.handler = s.logRequests(http.HandlerFunc(s.serveHTTP))
+	if o.TracerProvider != nil {
+		s.handler = s.traceRequests(s.handler, o.TracerProvider)
+	}
 	return s, nil
 }
 

@@ -251,6 +251,27 @@ func TestServerBinary(t *testing.T) {
 		require.Equal(t, 1, code, errOut)
 		require.Contains(t, errOut, "cannot resubmit")
 
+		// A receive step takes a message sent with ordo send.
+		recvFile := filepath.Join(dir, "recv.yaml")
+		require.NoError(t, os.WriteFile(recvFile, []byte("workflow: recv\nsteps:\n  - id: wait\n    receive: {message: Paid, correlate: input.orderId}\n"), 0o600))
+		_, errOut, code = ordo(t, bin, nil, append([]string{"deploy", recvFile}, admin...)...)
+		require.Equal(t, 0, code, errOut)
+		out, errOut, code = ordo(t, bin, nil, append([]string{"send", "Paid", "--key", "o-9", "--id", "pay-1", "--payload", `{"amount":12}`}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "kept", "nobody waits yet")
+		out, errOut, code = ordo(t, bin, nil, append([]string{"start", "recv", "--input", `{"orderId":"o-9"}`}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		recvID := strings.TrimSpace(out)
+		require.Eventually(t, func() bool {
+			out, _, _ := ordo(t, bin, read, "get", recvID, "-o", "json")
+			return strings.Contains(out, `"status": "completed"`) || strings.Contains(out, `"status":"completed"`)
+		}, 20*time.Second, 50*time.Millisecond, "the kept message completes the receive step")
+		out, errOut, code = ordo(t, bin, nil, append([]string{"send", "Paid", "--key", "o-9", "--id", "pay-1", "-o", "json"}, op...)...)
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, `"duplicate": true`)
+		_, _, code = ordo(t, bin, read, "send", "Paid", "--key", "o-9")
+		require.Equal(t, 4, code, "a reader may not send")
+
 		// Exit code 3: not found.
 		for _, args := range [][]string{
 			{"get", "no-such-id"},
@@ -310,6 +331,7 @@ func TestServerBinary(t *testing.T) {
 		dir := t.TempDir()
 		srv := startServer(t, bin, nil, "dev", "--db", filepath.Join(dir, "dev.db"), "--addr", "127.0.0.1:0")
 		require.Contains(t, srv.stdout(), "deployed  order-fulfilment v1")
+		require.Contains(t, srv.stdout(), "steps and effects may call public and loopback addresses (ordo dev allows loopback")
 		out, errOut, code := ordo(t, bin, []string{"ORDO_SERVER=" + srv.url}, "definitions", "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		require.Contains(t, out, `"order-fulfilment"`)
@@ -345,7 +367,10 @@ func TestServerBinary(t *testing.T) {
 			{"BadRole", nil, []string{"server", "--db", db, "--config", badRole}, 2, `role "root"`},
 			{"MissingConfig", nil, []string{"server", "--db", db, "--config", filepath.Join(dir, "none.yaml")}, 2, "reading config"},
 			{"NoDB", nil, []string{"server"}, 2, "--db is required"},
-			{"Postgres", nil, []string{"server", "--db", "postgres://ordo@localhost/ordo"}, 2, "PostgreSQL is not supported yet"},
+			{"PostgresConfig", nil, []string{"server", "--db", "postgres://ordo:s3cret@localhost/ordo", "--schema", "ordo", "--roles", "executor,effects", "--check-config"}, 0, "db postgres://ordo:xxxxx@localhost/ordo schema ordo (PostgreSQL), roles executor,effects"},
+			{"BadRoles", nil, []string{"server", "--db", "postgres://ordo@localhost/ordo", "--roles", "api,worker", "--check-config"}, 2, `unknown role "worker"`},
+			{"RolesOnSQLite", nil, []string{"server", "--db", db, "--roles", "api", "--check-config"}, 2, "SQLite file is used by one process only"},
+			{"SchemaOnSQLite", nil, []string{"server", "--db", db, "--schema", "x", "--check-config"}, 2, "PostgreSQL only"},
 			{"DevNotLoopback", nil, []string{"dev", "--db", db, "--addr", "0.0.0.0:0"}, 2, "loopback"},
 			{"AddrInvalid", nil, []string{"server", "--db", db, "--addr", "nope", "--check-config"}, 2, "HOST:PORT"},
 		} {

@@ -38,6 +38,9 @@ const (
 	WorkloadOrder = "order"
 )
 
+// Workloads lists the workloads, for help texts.
+var Workloads = []string{WorkloadLinear3, WorkloadOrder, WorkloadTimers}
+
 // Options configure a run.
 type Options struct {
 	Workload    string
@@ -49,17 +52,30 @@ type Options struct {
 	DB string
 	// Workers is the engine's step worker count (0: the engine's default).
 	Workers int
+	// Nodes is the number of engines, on PostgreSQL only: with more than
+	// one, the first runs the api role (it starts the instances) and the
+	// others the executor, effects and timers roles, each with its own
+	// connection pool, as separate processes would. 0 or 1: one engine
+	// with every role.
+	Nodes int
 }
 
 // Result is what a run measured. Its JSON form is `ordo bench -o json`.
 type Result struct {
-	Workload    string  `json:"workload"`
-	Store       string  `json:"store"`
-	DB          string  `json:"db"`
-	Instances   int     `json:"instances"`
-	Concurrency int     `json:"concurrency"`
-	Seconds     float64 `json:"seconds"`
-	PerSecond   float64 `json:"per_second"`
+	Workload    string `json:"workload"`
+	Store       string `json:"store"`
+	DB          string `json:"db"`
+	Instances   int    `json:"instances"`
+	Concurrency int    `json:"concurrency"`
+	// CreateSeconds is how long starting the instances took (timers).
+	CreateSeconds float64 `json:"create_seconds,omitempty"`
+	// Seconds is the run's duration; for timers, from T to the last firing.
+	Seconds float64 `json:"seconds"`
+	// PerSecond is instances per second; for timers, timers fired per
+	// second from T to the last firing.
+	PerSecond float64 `json:"per_second"`
+	// P50Ms, P99Ms and MaxMs are start-to-finish latencies; for timers,
+	// lateness: completion time − T.
 	P50Ms       float64 `json:"p50_ms"`
 	P99Ms       float64 `json:"p99_ms"`
 	MaxMs       float64 `json:"max_ms"`
@@ -67,6 +83,7 @@ type Result struct {
 	Commits     int64   `json:"commits"`
 	Transitions int64   `json:"transitions"`
 	Conflicts   int64   `json:"conflicts"`
+	Nodes       int     `json:"nodes"`
 	GoVersion   string  `json:"go_version"`
 	CPUs        int     `json:"cpus"`
 }
@@ -89,8 +106,10 @@ func Definition(workload string) (*ordo.Definition, error) {
 			Step(ordo.Task("ship", "noop").After("reserve-inventory", "create-label", "vip-gift")).
 			Step(ordo.Task("notify", "noop").After("ship")).
 			Build()
+	case WorkloadTimers:
+		return timersDefinition()
 	}
-	return nil, fmt.Errorf("unknown workload %q (want %s or %s)", workload, WorkloadLinear3, WorkloadOrder)
+	return nil, fmt.Errorf("unknown workload %q (want one of %s)", workload, strings.Join(Workloads, ", "))
 }
 
 func noop(context.Context, *ordo.StepRequest) (ordo.Result, error) {
@@ -107,21 +126,67 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Workload == WorkloadTimers {
+		return runTimers(ctx, opts)
+	}
 	open, storeName, db, cleanup, err := benchStore(ctx, opts.DB)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	eng, err := ordo.Open(ctx, open, &ordo.Config{
-		Workers: opts.Workers,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		return nil, err
+	nodes := max(opts.Nodes, 1)
+	if nodes > 1 && storeName != "postgres" {
+		return nil, errors.New("--nodes above 1 needs a postgres:// database")
 	}
-	defer eng.Close(context.WithoutCancel(ctx))
-	if _, err := eng.Register(ctx, def, ordo.Handlers{"noop": noop}); err != nil {
-		return nil, err
+	var engines []*ordo.Engine
+	for n := range nodes {
+		cfg := &ordo.Config{
+			Workers: opts.Workers,
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}
+		if nodes > 1 {
+			cfg.Roles = []string{ordo.RoleExecutor, ordo.RoleEffects, ordo.RoleTimers}
+			if n == 0 {
+				cfg.Roles = []string{ordo.RoleAPI}
+			}
+		}
+		eng, err := ordo.Open(ctx, open, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer eng.Close(context.WithoutCancel(ctx))
+		if _, err := eng.Register(ctx, def, ordo.Handlers{"noop": noop}); err != nil {
+			return nil, err
+		}
+		engines = append(engines, eng)
+	}
+	eng := engines[0]
+	// The instances end on the executor nodes: wait there, on each, for
+	// the first to see the end (an engine's Wait is answered by its own
+	// commits at once, and by the store only at its poll).
+	waitOn := engines
+	if nodes > 1 {
+		waitOn = engines[1:]
+	}
+	wait := func(ctx context.Context, id string) (*ordo.Instance, error) {
+		if len(waitOn) == 1 {
+			return waitOn[0].Wait(ctx, id)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type answer struct {
+			inst *ordo.Instance
+			err  error
+		}
+		answers := make(chan answer, len(waitOn))
+		for _, e := range waitOn {
+			go func() {
+				inst, err := e.Wait(ctx, id)
+				answers <- answer{inst, err}
+			}()
+		}
+		a := <-answers
+		return a.inst, a.err
 	}
 
 	lat := make([]time.Duration, opts.Instances)
@@ -143,7 +208,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 				id, err := eng.Start(ctx, def.Name(), json.RawMessage(input))
 				if err == nil {
 					var inst *ordo.Instance
-					inst, err = eng.Wait(ctx, id)
+					inst, err = wait(ctx, id)
 					if err == nil && inst.Status != ordo.StatusCompleted {
 						err = fmt.Errorf("instance %s ended %s: %v", id, inst.Status, inst.Error)
 					}
@@ -163,8 +228,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	slices.Sort(lat)
-	stats := eng.Stats()
+	var stats ordo.Stats
+	for _, e := range engines {
+		s := e.Stats()
+		stats.Batches += s.Batches
+		stats.Transitions += s.Transitions
+		stats.Conflicts += s.Conflicts
+	}
 	return &Result{
+		Nodes:       nodes,
 		Workload:    opts.Workload,
 		Store:       storeName,
 		DB:          db,
@@ -252,6 +324,10 @@ func redact(db string) string {
 
 // Print writes r for people.
 func (r *Result) Print(w io.Writer) {
+	if r.Workload == WorkloadTimers {
+		r.printTimers(w)
+		return
+	}
 	fmt.Fprintf(w, "workload     %s\n", r.Workload)
 	durable := "synchronous=FULL"
 	if r.Store == "postgres" {
@@ -259,6 +335,9 @@ func (r *Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "store        %s (%s) %s\n", r.Store, durable, r.DB)
 	fmt.Fprintf(w, "instances    %d (concurrency %d)\n", r.Instances, r.Concurrency)
+	if r.Nodes > 1 {
+		fmt.Fprintf(w, "nodes        %d (1 api, %d executor,effects,timers)\n", r.Nodes, r.Nodes-1)
+	}
 	fmt.Fprintf(w, "elapsed      %.3fs\n", r.Seconds)
 	fmt.Fprintf(w, "throughput   %.1f instances/s\n", r.PerSecond)
 	fmt.Fprintf(w, "latency      p50 %.2fms  p99 %.2fms  max %.2fms\n", r.P50Ms, r.P99Ms, r.MaxMs)

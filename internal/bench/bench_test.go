@@ -1,13 +1,20 @@
 package bench
 
 import (
+	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
-
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/ordostore"
+	"github.com/ordoflow/ordo/ordotest"
 )
 
 func TestRun_BothWorkloads(t *testing.T) {
@@ -73,4 +80,50 @@ func TestRun_PostgreSQL(t *testing.T) {
 	var n int
 	require.NoError(t, conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n))
 	require.Zero(t, n, "the run's schema is dropped")
+}
+
+func TestRun_Timers(t *testing.T) {
+	t.Parallel()
+	res, err := Run(t.Context(), Options{Workload: WorkloadTimers, Instances: 300, Concurrency: 20})
+	require.NoError(t, err, "every timer fired, none before T, each instance completed")
+	require.Equal(t, WorkloadTimers, res.Workload)
+	require.Equal(t, 300, res.Instances)
+	require.Positive(t, res.CreateSeconds)
+	require.Positive(t, res.PerSecond)
+	require.GreaterOrEqual(t, res.MaxMs, res.P99Ms)
+	require.GreaterOrEqual(t, res.P99Ms, res.P50Ms)
+	require.GreaterOrEqual(t, res.Transitions, int64(300), "the second engine fired the timers")
+	var out strings.Builder
+	res.Print(&out)
+	require.Contains(t, out.String(), "lateness")
+	require.Contains(t, out.String(), "timers/s")
+}
+
+// BenchmarkFireTimers measures the claim and fire path of timers: b.N
+// instances wait on a one-hour timer (started before the clock runs), then
+// a fake clock moves an hour on and the engine fires them all.
+func BenchmarkFireTimers(b *testing.B) {
+	tt := ordotest.New(b, &ordotest.Options{Config: &ordo.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}})
+	def := ordo.NewWorkflow("bench-fire").Step(ordo.Timer("wait", time.Hour)).MustBuild()
+	if _, err := tt.Engine.Register(b.Context(), def, nil); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Go(func() {
+			for i := g; i < b.N; i += 64 {
+				tt.Start("bench-fire", nil)
+			}
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	tt.Clock.Advance(time.Hour)
+	tt.RunUntilIdle()
+	b.StopTimer()
+	left, err := tt.Engine.Store().CountTasks(b.Context(), &ordostore.CountTasksParams{})
+	if err != nil || left != 0 {
+		b.Fatalf("%d timers left (error %v)", left, err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "timers/s")
 }

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // HTTPRequest is an HTTP call made by an http step or an http side effect.
@@ -79,6 +81,10 @@ func CallHTTP(ctx context.Context, client *http.Client, r *HTTPRequest) (json.Ra
 	if r.IdempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", r.IdempotencyKey)
 	}
+	// The trace the call belongs to (the instance's, or a span in ctx) goes
+	// with it as W3C traceparent/tracestate headers. A client whose
+	// transport traces its calls replaces them with its own span's.
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	for k, v := range r.Headers {
 		req.Header.Set(k, v)
 	}

@@ -16,11 +16,20 @@ import (
 type committer struct {
 	store    ordostore.Store
 	maxBatch int
-	reqs     chan *commitReq
-	stop     chan struct{}
-	done     chan struct{}
-	metrics  *metricsHook
-	once     sync.Once
+	// workers is the number of batches written at once: 1 on an exclusive
+	// store, whose single writer takes one transaction at a time and where
+	// transitions must be written in the order they are submitted;
+	// sharedCommitters on a shared store, where the database overlaps the
+	// transactions (and their fsyncs) and the engine's instance locks,
+	// held until the commit, keep two transitions of one instance out of
+	// concurrent batches.
+	workers int
+	wg      sync.WaitGroup
+	reqs    chan *commitReq
+	stop    chan struct{}
+	done    chan struct{}
+	metrics *metricsHook
+	once    sync.Once
 }
 
 type commitReq struct {
@@ -36,6 +45,7 @@ func newCommitter(store ordostore.Store, maxBatch int, m *metricsHook) *committe
 	return &committer{
 		store:    store,
 		maxBatch: maxBatch,
+		workers:  1,
 		reqs:     make(chan *commitReq, maxBatch*4),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -91,8 +101,12 @@ func (c *committer) wait(r *commitReq) (ordostore.TransitionResult, error) {
 	return res, err
 }
 
+// sharedCommitters is the number of batches written at once on a shared
+// store.
+const sharedCommitters = 4
+
 func (c *committer) run() {
-	defer close(c.done)
+	defer c.wg.Done()
 	batch := make([]*commitReq, 0, c.maxBatch)
 	trs := make([]*ordostore.Transition, 0, c.maxBatch)
 	for {
@@ -123,7 +137,7 @@ func (c *committer) run() {
 		c.metrics.batch(len(batch), err)
 		for i, r := range batch {
 			if err != nil {
-				r.err = err
+				r.err = &storeError{err}
 			} else {
 				r.res = results[i]
 			}
@@ -145,7 +159,16 @@ func (c *committer) drain() {
 	}
 }
 
-func (c *committer) start() { go c.run() }
+func (c *committer) start() {
+	c.wg.Add(c.workers)
+	for range c.workers {
+		go c.run()
+	}
+	go func() {
+		c.wg.Wait()
+		close(c.done)
+	}()
+}
 
 // close stops the committer after the batch in progress and waits for it.
 func (c *committer) close() {

@@ -65,6 +65,11 @@ type Config struct {
 	// HTTPClient makes the calls of http steps and http side effects.
 	// Defaults to a client with a 30 second timeout.
 	HTTPClient *http.Client
+	// Roles are the roles this node runs (roles.go); nil means all.
+	Roles []string
+
+	// Observe, when set, is told about every commit (see [Observer]).
+	Observe Observer
 }
 
 // StepFunc runs one attempt of a step.
@@ -116,12 +121,17 @@ type Engine struct {
 	poll   time.Duration
 	rand   func() float64
 	http   *http.Client
+	obs    Observer
 	m      metricsHook
 	commit *committer
 	cache  *stateCache
 	locks  *keyLock
 	// exclusive is set when this process is the store's only writer.
 	exclusive bool
+	roles     roleSet
+	// notified receives the store's wake-ups (ordostore.Notifier); nil
+	// when the store has none or this node claims nothing.
+	notified <-chan struct{}
 
 	steps   *pool
 	effects *pool
@@ -180,6 +190,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	roles, err := checkRoles(cfg.Roles, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
 	e := &Engine{
 		store:     cfg.Store,
 		clock:     cfg.Clock,
@@ -189,9 +203,11 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		poll:      cfg.PollInterval,
 		rand:      cfg.Rand,
 		http:      cfg.HTTPClient,
+		obs:       cfg.Observe,
 		cache:     newStateCache(cfg.CacheSize),
 		locks:     newKeyLock(),
 		exclusive: cfg.Store.Exclusive(),
+		roles:     roles,
 		handlers:  map[string]StepFunc{},
 		effectFns: map[string]EffectFunc{},
 		defs:      map[string]*definition.Workflow{},
@@ -206,19 +222,16 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 	e.commit = newCommitter(cfg.Store, cfg.MaxBatch, &e.m)
+	if !e.exclusive {
+		e.commit.workers = sharedCommitters
+	}
 	e.commit.start()
 	e.steps = newPool(ordotype.TaskStep, cfg.Workers, cfg.Workers*8, e.runStep, e.taskDone)
-	e.steps.addQueue(executor.QueueTimer)
-	e.steps.addQueue(executor.QueueHTTP)
 	e.effects = newPool(ordotype.TaskEffect, cfg.EffectWorkers, cfg.EffectWorkers*8, e.runEffect, e.taskDone)
-	e.effects.addQueue("*")
-	for _, q := range []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline} {
-		e.steps.addQueue(q)
-	}
 	e.waits = newPool(ordotype.TaskReceive, 4, 256, e.runReceive, e.taskDone)
-	e.waits.addQueue("*")
 	e.admits = newPool(ordotype.TaskAdmit, 2, 64, e.runAdmit, e.taskDone)
-	e.admits.addQueue("*")
+	// Timers are fired by the scheduler in batches (timers.go), not by a pool.
+	e.addRoleQueues()
 	e.registerBuiltinEffects()
 	e.schedWG.Add(3)
 	go e.scheduler()
@@ -267,7 +280,15 @@ func (e *Engine) Stop(ctx context.Context) error {
 }
 
 // Stats returns the engine's counters.
-func (e *Engine) Stats() Stats { return e.m.snapshot() }
+func (e *Engine) Stats() Stats {
+	s := e.m.snapshot()
+	s.MessagesSent = e.fm.messagesSent.Load()
+	s.MessagesDelivered = e.fm.messagesDelivered.Load()
+	s.MessagesDropped = e.fm.messagesDropped.Load()
+	s.ChildrenStarted = e.fm.childrenStarted.Load()
+	s.Admitted = e.fm.admitted.Load()
+	return s
+}
 
 // NodeID returns the name this process leases tasks under.
 func (e *Engine) NodeID() string { return e.node }
@@ -321,7 +342,9 @@ func (e *Engine) RegisterHandler(queue string, fn StepFunc) {
 	e.mu.Lock()
 	e.handlers[queue] = fn
 	e.mu.Unlock()
-	e.steps.addQueue(queue)
+	if e.roles.executor {
+		e.steps.addQueue(queue)
+	}
 	e.poke()
 }
 
@@ -388,6 +411,9 @@ func (e *Engine) Start(ctx context.Context, p StartParams) (id string, existed b
 	def, version, err := e.Definition(ctx, p.Workflow, p.Version)
 	if err != nil {
 		return "", false, err
+	}
+	if p.TraceParent == "" {
+		p.TraceParent = TraceParent(ctx)
 	}
 	cmd, err := trigger.Start(ctx, def, version, p)
 	if err != nil {
@@ -540,6 +566,9 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 		case err == nil:
 			e.afterCommit(def, st, dec.State, res, local)
 			release()
+			if e.obs != nil && len(dec.Events) > 0 {
+				e.obs(st, dec.State, dec.Events)
+			}
 			if stale {
 				e.m.duplicates.Add(1)
 			}
@@ -637,11 +666,17 @@ func (e *Engine) poolFor(kind ordotype.TaskKind, queue string) *pool {
 			return e.steps
 		}
 	case ordotype.TaskEffect:
-		return e.effects
+		if e.roles.effects {
+			return e.effects
+		}
 	case ordotype.TaskReceive:
-		return e.waits
+		if e.roles.executor {
+			return e.waits
+		}
 	case ordotype.TaskAdmit:
-		return e.admits
+		if e.roles.executor {
+			return e.admits
+		}
 	}
 	return nil
 }
@@ -726,7 +761,7 @@ func (e *Engine) readState(ctx context.Context, id string) (*journal.State, erro
 		if errors.Is(err, ordotype.ErrNotFound) {
 			return nil, fmt.Errorf("instance %q: %w", id, ordotype.ErrNotFound)
 		}
-		return nil, err
+		return nil, &storeError{err}
 	}
 	st := new(journal.State)
 	if err := json.Unmarshal(inst.State, st); err != nil {

@@ -206,6 +206,14 @@ func (e *Engine) runReceive(ctx context.Context, t *ordostore.Task) {
 		if s := def.Step(t.StepID); s != nil && s.Receive != nil {
 			timeout = s.Receive.Timeout
 		}
+		if timeout == 0 {
+			// A wait without a deadline never times out: leave the task.
+			until := executor.Never
+			if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: e.node, IDs: []int64{t.ID}, Until: until}); err != nil {
+				e.log.ErrorContext(ctx, "resting a receive step", logInstance, t.InstanceID, "error", err)
+			}
+			return
+		}
 		cmd := executor.StepDone{Step: t.StepID, Attempt: t.Attempt, Err: &journal.Error{
 			Message: fmt.Sprintf("no message came within %s", timeout), Code: "timeout",
 		}}
@@ -456,13 +464,16 @@ func (e *Engine) tryAdmit(ctx context.Context, t *ordostore.Task) bool {
 		}
 		return false
 	}
-	if _, _, err := e.apply(ctx, def, st, executor.Admit{}, ref); err != nil {
+	_, stale, err := e.apply(ctx, def, st, executor.Admit{}, ref)
+	if err != nil {
 		if !errors.Is(err, ordotype.ErrClosed) {
 			e.log.ErrorContext(ctx, "admitting a deferred instance", logInstance, st.ID, "error", err)
 		}
 		return false
 	}
-	e.fm.admitted.Add(1)
+	if !stale {
+		e.fm.admitted.Add(1)
+	}
 	return true
 }
 

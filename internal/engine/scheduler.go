@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ordoflow/ordo/internal/executor"
 	"github.com/ordoflow/ordo/ordostore"
 	"github.com/ordoflow/ordo/ordotype"
 )
@@ -39,6 +40,7 @@ func (e *Engine) scheduler() {
 		stopped := false
 		select {
 		case <-e.wake:
+		case <-e.notified:
 		case <-due:
 		case <-poll.C():
 		case <-e.stop:
@@ -54,9 +56,13 @@ func (e *Engine) scheduler() {
 	}
 }
 
-// claimAll fills the pools' free slots with due tasks from the store.
+// claimAll fires the due timers and fills the pools' free slots with due
+// tasks from the store.
 func (e *Engine) claimAll(ctx context.Context) (int, error) {
-	total := 0
+	total, err := e.fireTimers(ctx)
+	if err != nil {
+		return total, err
+	}
 	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {
@@ -102,8 +108,10 @@ func (e *Engine) claimAll(ctx context.Context) (int, error) {
 // nextDue returns the earliest due time of an unleased task this process
 // could run.
 func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
-	var best time.Time
-	found := false
+	best, found, err := e.nextTimerDue(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
 	for _, p := range e.pools() {
 		queues := p.queueList()
 		if queues != nil && len(queues) == 0 {
@@ -159,7 +167,14 @@ func (e *Engine) Idle(ctx context.Context) error {
 
 // NextDue returns the earliest due time of an unleased task this process
 // could run, or ok=false. It is for tests driving a fake clock.
-func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) { return e.nextDue(ctx) }
+// A wait without a deadline (due at executor.Never) is not reported.
+func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
+	t, ok, err := e.nextDue(ctx)
+	if ok && !t.Before(executor.Never) {
+		return time.Time{}, false, err
+	}
+	return t, ok, err
+}
 
 // heartbeat renews the leases of the tasks this process holds (queued or
 // running) every third of the lease duration, so that a step that runs

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/ordoflow/ordo/internal/definition"
@@ -32,20 +33,28 @@ func runnable(st *journal.State, t *ordostore.Task) bool {
 }
 
 // runStep runs one leased step task and commits its result.
-func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
+func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) { e.runStepOn(ctx, t, nil) }
+
+// runStepOn is runStep with the instance's stored row already read (nil:
+// read it, or take it from the cache).
+func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostore.Instance) {
 	if run := e.control(t.Queue); run != nil {
 		run(ctx, t)
 		return
 	}
 	e.m.stepsRun.Add(1)
-	def, st, err := e.load(ctx, t.InstanceID, false)
+	def, st, err := e.loadRow(ctx, t.InstanceID, row)
+	if err != nil && isTransient(err) {
+		def, st, err = e.loadRetrying(ctx, t.InstanceID, false)
+	}
 	if err == nil && !runnable(st, t) {
-		def, st, err = e.load(ctx, t.InstanceID, true) // the cache may be behind
+		def, st, err = e.loadRetrying(ctx, t.InstanceID, true) // the cache may be behind
 	}
 	if err != nil {
 		e.log.ErrorContext(ctx, "loading instance for step", logInstance, t.InstanceID, logTask, t.ID, "error", err)
 		return // the lease runs out and the task is claimed again
 	}
+	ctx = withTraceParent(ctx, st.TraceParent)
 	ref := &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}
 	step := def.Step(t.StepID)
 	var cmd executor.Command
@@ -55,9 +64,25 @@ func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) {
 	} else {
 		cmd = e.invoke(ctx, st, step, t)
 	}
-	if _, _, err := e.apply(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
+	if err := e.applyRetrying(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
+	} else if done, ok := cmd.(executor.StepDone); ok && done.Attempt > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
+		e.logStepDone(ctx, t, done)
 	}
+}
+
+// logStepDone writes a debug line about a step attempt that ended.
+func (e *Engine) logStepDone(ctx context.Context, t *ordostore.Task, done executor.StepDone) {
+	attrs := []slog.Attr{
+		slog.String(logInstance, t.InstanceID), slog.String(logStep, t.StepID), slog.Int(logAttempt, t.Attempt),
+		slog.Duration("duration", e.clock.Now().Sub(done.StartedAt)),
+	}
+	if done.Err != nil {
+		attrs = append(attrs, slog.String("error", done.Err.Message), slog.String("code", done.Err.Code))
+		e.log.LogAttrs(ctx, slog.LevelDebug, "step attempt failed", attrs...)
+		return
+	}
+	e.log.LogAttrs(ctx, slog.LevelDebug, "step attempt completed", attrs...)
 }
 
 // invoke runs the step's handler (or built-in) and turns what it returns
@@ -164,6 +189,13 @@ func safeCall(ctx context.Context, fn StepFunc, call *Call) (out *Outcome, err e
 // runEffect performs one try of a side effect and journals its outcome.
 func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 	e.m.effectsRun.Add(1)
+	// The instance is loaded first: the effect runs in its trace.
+	def, st, lerr := e.loadRetrying(ctx, t.InstanceID, false)
+	if lerr != nil {
+		e.log.ErrorContext(ctx, "loading instance for side effect", logInstance, t.InstanceID, logTask, t.ID, "error", lerr)
+		return
+	}
+	ctx = withTraceParent(ctx, st.TraceParent)
 	var et executor.EffectTask
 	var err error
 	if uerr := json.Unmarshal(t.Payload, &et); uerr != nil {
@@ -186,14 +218,10 @@ func (e *Engine) runEffect(ctx context.Context, t *ordostore.Task) {
 	}
 	if err != nil {
 		cmd.Err = classify(err)
+		e.m.effectFailures.Add(1)
 		e.log.WarnContext(ctx, "side effect failed", logInstance, t.InstanceID, logStep, t.StepID, "effect", et.Type, "attempt", t.Attempt, "error", err)
 	}
-	def, st, lerr := e.load(ctx, t.InstanceID, false)
-	if lerr != nil {
-		e.log.ErrorContext(ctx, "loading instance for side effect", logInstance, t.InstanceID, logTask, t.ID, "error", lerr)
-		return
-	}
-	if _, _, err := e.apply(ctx, def, st, cmd, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
+	if err := e.applyRetrying(ctx, def, st, cmd, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "committing side effect outcome", logInstance, t.InstanceID, logStep, t.StepID, "error", err)
 	}
 }

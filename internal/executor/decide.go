@@ -36,7 +36,8 @@ type Start struct {
 	ParentID       string
 	ParentStep     string // the parent's step that starts this child
 	ParentAttempt  int
-	Version        int // the definition version the instance runs on
+	Version        int    // the definition version the instance runs on
+	TraceParent    string // W3C trace context the instance was started under
 }
 
 // StepDone is the result of one attempt of a step.
@@ -253,6 +254,7 @@ func (d *decider) start(c Start) error {
 		ParentAttempt:  c.ParentAttempt,
 		Input:          c.Input,
 		Slots:          slots,
+		TraceParent:    c.TraceParent,
 	})
 	if len(slots) > 0 {
 		// Deferred until it holds a slot of every group; the oldest

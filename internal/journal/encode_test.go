@@ -31,7 +31,7 @@ func randomState(r *rand.Rand) *State {
 	}
 	s := &State{
 		ID: pick(), Workflow: pick(), Version: r.IntN(5), Status: ordotype.StatusRunning,
-		IdempotencyKey: pick(), BusinessKey: pick(), ParentID: pick(),
+		IdempotencyKey: pick(), BusinessKey: pick(), ParentID: pick(), TraceParent: pick(),
 		Input: raw(), Data: raw(), Output: raw(), Error: errOf(),
 		PendingEffects: r.IntN(3), Seq: r.Int64N(100), CreatedAt: tm(), UpdatedAt: tm(), FinishedAt: tm(),
 		ParentStep: pick(), ParentAttempt: r.IntN(3), Compensating: r.IntN(2) == 0,
@@ -98,7 +98,7 @@ func TestEvent_AppendData(t *testing.T) {
 		st := randomState(r)
 		e := &Event{
 			Workflow: st.Workflow, Version: st.Version, IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey,
-			ParentID: st.ParentID, Input: st.Input, StartedAt: st.CreatedAt, Output: st.Output, State: st.Data,
+			ParentID: st.ParentID, Input: st.Input, TraceParent: st.TraceParent, StartedAt: st.CreatedAt, Output: st.Output, State: st.Data,
 			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey, Worker: st.IdempotencyKey, Claim: r.IntN(3),
 			Index: r.IntN(3), EffectType: st.ParentID, EffectKey: st.ID, EffectAttempt: r.IntN(3), Retrying: r.IntN(2) == 0,
 			ParentStep: st.ParentStep, ParentAttempt: st.ParentAttempt, Slots: st.Slots, Child: st.ID,

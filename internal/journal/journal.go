@@ -70,6 +70,9 @@ type Event struct {
 	BusinessKey    string          `json:"businessKey,omitempty"`
 	ParentID       string          `json:"parentId,omitempty"`
 	Input          json.RawMessage `json:"input,omitempty"` // also: the step's input (step.started)
+	// TraceParent is the W3C trace context the instance was started under
+	// ("00-<trace id>-<span id>-<flags>"), passed on to its outgoing calls.
+	TraceParent string `json:"traceParent,omitempty"`
 
 	// step.started; step.completed and step.failed of an attempt that had
 	// no step.started event of its own (run in-process).
@@ -143,7 +146,9 @@ type State struct {
 	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
 	BusinessKey    string          `json:"businessKey,omitempty"`
 	ParentID       string          `json:"parentId,omitempty"`
-	Input          json.RawMessage `json:"input,omitempty"`
+	// TraceParent is the W3C trace context the instance was started under.
+	TraceParent string          `json:"traceParent,omitempty"`
+	Input       json.RawMessage `json:"input,omitempty"`
 	// Data is the workflow's own state, as returned by step handlers.
 	Data   json.RawMessage       `json:"state,omitempty"`
 	Output json.RawMessage       `json:"output,omitempty"`
@@ -262,6 +267,7 @@ func Apply(s *State, e *Event) error {
 		s.IdempotencyKey = e.IdempotencyKey
 		s.BusinessKey = e.BusinessKey
 		s.ParentID = e.ParentID
+		s.TraceParent = e.TraceParent
 		s.Input = e.Input
 		s.Status = ordotype.StatusRunning
 		s.CreatedAt = e.Time

@@ -37,6 +37,8 @@ type StartParams struct {
 	// this instance, a child workflow.
 	ParentStep    string
 	ParentAttempt int
+	// TraceParent is the W3C trace context to keep with the instance.
+	TraceParent string
 }
 
 // Start validates p against def and returns the executor's start command
@@ -46,7 +48,8 @@ func Start(ctx context.Context, def *definition.Workflow, version int, p StartPa
 	if err != nil {
 		return executor.Start{}, err
 	}
-	cmd := executor.Start{Input: in, IdempotencyKey: p.IdempotencyKey, BusinessKey: p.BusinessKey, ParentID: p.ParentID, ParentStep: p.ParentStep, ParentAttempt: p.ParentAttempt, Version: version}
+	cmd := executor.Start{Input: in, IdempotencyKey: p.IdempotencyKey, BusinessKey: p.BusinessKey, ParentID: p.ParentID,
+		ParentStep: p.ParentStep, ParentAttempt: p.ParentAttempt, Version: version, TraceParent: p.TraceParent}
 	var vars map[string]any
 	eval := func(field string, e *definition.Expr) (string, error) {
 		if vars == nil {

@@ -78,6 +78,14 @@ func exerciseClose(ctx context.Context, t *testing.T, newStore func(t *testing.T
 				_, err := s.CountTasks(ctx, &ordostore.CountTasksParams{})
 				return err
 			},
+			"CountInstances": func() error {
+				_, err := s.CountInstances(ctx, nil)
+				return err
+			},
+			"CountQueues": func() error {
+				_, err := s.CountQueues(ctx, nil)
+				return err
+			},
 		}
 		for name, call := range calls {
 			require.ErrorIs(t, call(), ordotype.ErrClosed, name)

@@ -37,7 +37,11 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"TaskList", exerciseTaskList},
 		{"Concurrency", exerciseConcurrency},
 		{"Messages", exerciseMessages},
+		{"Prune", exercisePrune},
 		{"Close", exerciseClose},
+		{"GetInstances", exerciseGetInstances},
+
+		{"Counts", exerciseCounts},
 	}
 	for _, area := range areas {
 		t.Run(area.name, func(t *testing.T) {

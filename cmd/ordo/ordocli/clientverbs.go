@@ -25,7 +25,7 @@ const DefaultServer = "http://127.0.0.1:7070"
 func serverCommands() []*cobra.Command {
 	return []*cobra.Command{
 		newServe(), newDev(),
-		newDeploy(), newDefinitions(), newStart(), newGet(), newList(), newJournal(), newResubmit(), newCancel(),
+		newDeploy(), newDefinitions(), newStart(), newGet(), newList(), newJournal(), newResubmit(), newCancel(), newSend(),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -66,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(append([]*cobra.Command{newVersion(), newBench()}, serverCommands()...)...)
+	root.AddCommand(maintenanceCommands()...)
 	return root
 }
 
@@ -116,8 +118,11 @@ wait for its end, until --instances have completed.
 
 Workloads:
   linear3  three sequential no-op steps
-  order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers`,
-		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json",
+  order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers
+  timers   one timer step per instance, all due at the same instant T a few
+           seconds after the last start; prints timers fired per second and
+           lateness (completion - T) instead of start-to-finish latency`,
+		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Instances <= 0 || opts.Concurrency <= 0 {
@@ -149,11 +154,12 @@ Workloads:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Workload, "workload", bench.WorkloadLinear3, "workload: linear3 or order")
+	f.StringVar(&opts.Workload, "workload", bench.WorkloadLinear3, "workload: "+strings.Join(bench.Workloads, ", "))
 	f.IntVar(&opts.Instances, "instances", 1000, "instances to run")
 	f.IntVar(&opts.Concurrency, "concurrency", 50, "concurrent starters, each starting an instance and waiting for its end")
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's)")
+	f.IntVar(&opts.Nodes, "nodes", 1, "engines on one PostgreSQL schema: the first runs the api role, the others executor,effects,timers")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	addOutput(cmd, &output)
 	return cmd

@@ -1,21 +1,18 @@
 package ordocli
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/ordoflow/ordo"
 	"github.com/ordoflow/ordo/server"
@@ -34,8 +31,14 @@ const shutdownTimeout = 30 * time.Second
 // serveConfig is the configuration of `ordo server`: flags override
 // environment variables, which override the config file.
 type serveConfig struct {
-	// DB is the SQLite file.
+	// DB is the SQLite file or a postgres:// URL.
 	DB string `yaml:"db"`
+	// Schema is the PostgreSQL schema ("" is public).
+	Schema string `yaml:"schema"`
+	// Migrate applies the store's migrations at start (nil: true).
+	Migrate *bool `yaml:"migrate"`
+	// Roles is the comma-separated list of roles this node runs ("" is all).
+	Roles string `yaml:"roles"`
 	// Addr is host:port to listen on.
 	Addr string `yaml:"addr"`
 	// Insecure allows serving without tokens on a non-loopback address.
@@ -44,21 +47,10 @@ type serveConfig struct {
 	Tokens map[string]string `yaml:"tokens"`
 	// MaxBodyBytes caps request bodies; 0 means the server's default.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
-}
-
-// loadConfigFile reads a YAML config file. Unknown keys are errors.
-func loadConfigFile(path string) (*serveConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	var cfg serveConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	return &cfg, nil
+	// Log, HTTP and Trace: see config.go.
+	Log   logConfig  `yaml:"log"`
+	HTTP  httpConfig `yaml:"http"`
+	Trace bool       `yaml:"trace"`
 }
 
 // parseTokens parses "tok1=admin,tok2=reader".
@@ -109,33 +101,41 @@ func (c *serveConfig) serverOptions() (*server.Options, error) {
 	return opts, nil
 }
 
-// checkDB refuses what `ordo server` cannot open yet.
-func checkDB(db string) error {
-	if db == "" {
-		return errors.New("--db is required: the SQLite file to run on (created if missing)")
-	}
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return errors.New("PostgreSQL is not supported yet: give --db an SQLite file path")
-	}
-	return nil
+// storeSpec returns the store the config runs on.
+func (c *serveConfig) storeSpec() storeSpec {
+	return storeSpec{DB: c.DB, Schema: c.Schema, Migrate: c.Migrate == nil || *c.Migrate}
 }
 
 func newServe() *cobra.Command {
 	var (
 		flags       serveConfig
+		migrate     bool
 		configPath  string
 		checkConfig bool
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Ordo server: the engine and its HTTP API",
-		Long: `Run the engine on an SQLite file with the HTTP API (see docs/api.md).
+		Long: `Run the engine on an SQLite file or a PostgreSQL database with the HTTP
+API (see docs/api.md).
+
+Several servers can share one PostgreSQL database and schema, each running
+some of the roles (--roles, default all): api serves the HTTP API, executor
+runs steps, effects performs side effects, timers fires timers. A node
+without api serves only /healthz and /readyz. See docs/operations.md.
 
 Configuration comes from flags, then environment variables (ORDO_DB,
-ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader"), then the --config YAML
-file (db, addr, insecure, maxBodyBytes, tokens: {TOKEN: role}); a flag wins
-over the environment, which wins over the file. Tokens from the file and the
-environment are merged.
+ORDO_SCHEMA, ORDO_ROLES, ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader",
+ORDO_LOG_LEVEL, ...), then the --config YAML file (db, schema, migrate,
+roles, addr, insecure, maxBodyBytes, tokens: {TOKEN: role}, log, http,
+trace), then defaults; a flag wins over the environment, which wins over the
+file. Tokens from the file and the environment are merged. Unknown keys in
+the file are errors. docs/configuration.md lists every setting.
+
+http steps and http side effects may not call loopback, private or
+link-local addresses unless http.allowPrivate is set or the host is named
+in http.allowHosts. GET /metrics serves Prometheus metrics; tracing with
+OpenTelemetry is on when OTEL_EXPORTER_OTLP_ENDPOINT is set or with --trace.
 
 Roles: reader (read), operator (also start, resubmit, cancel), admin (also
 deploy). Without tokens the server only starts on a loopback address, unless
@@ -143,74 +143,57 @@ deploy). Without tokens the server only starts on a loopback address, unless
 
 SIGTERM or SIGINT stops it gracefully: requests in progress finish, then the
 engine finishes or hands back its work.`,
-		Example: "  ordo server --db /var/lib/ordo/ordo.db --addr 0.0.0.0:7070 --config /etc/ordo.yaml\n  ORDO_TOKENS=s3cret=admin ordo server --db ordo.db --addr :7070",
+		Example: "  ordo server --db /var/lib/ordo/ordo.db --addr 0.0.0.0:7070 --config /etc/ordo.yaml\n  ORDO_TOKENS=s3cret=admin ordo server --db ordo.db --addr :7070\n  ordo server --db 'postgres://ordo@db/ordo' --schema ordo --roles executor,effects --addr :7071",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := &serveConfig{}
-			if configPath != "" {
-				c, err := loadConfigFile(configPath)
-				if err != nil {
-					return &usageError{err}
-				}
-				cfg = c
-			}
-			if cfg.Tokens == nil {
-				cfg.Tokens = map[string]string{}
-			}
-			if v := os.Getenv("ORDO_DB"); v != "" {
-				cfg.DB = v
-			}
-			if v := os.Getenv("ORDO_ADDR"); v != "" {
-				cfg.Addr = v
-			}
-			if v := os.Getenv("ORDO_TOKENS"); v != "" {
-				toks, err := parseTokens(v)
-				if err != nil {
-					return &usageError{err}
-				}
-				for tok, role := range toks {
-					cfg.Tokens[tok] = role
-				}
-			}
-			f := cmd.Flags()
-			if f.Changed("db") {
-				cfg.DB = flags.DB
-			}
-			if f.Changed("addr") || cfg.Addr == "" {
-				cfg.Addr = flags.Addr
-			}
-			if f.Changed("insecure") {
-				cfg.Insecure = flags.Insecure
-			}
-			if f.Changed("max-body-bytes") {
-				cfg.MaxBodyBytes = flags.MaxBodyBytes
-			}
-			if err := checkDB(cfg.DB); err != nil {
+			cfg, err := loadServeConfig(cmd.Flags(), configPath, os.Environ())
+			if err != nil {
 				return &usageError{err}
+			}
+			if err := cfg.checkObservability(); err != nil {
+				return &usageError{err}
+			}
+			spec := cfg.storeSpec()
+			if err := spec.check(); err != nil {
+				return &usageError{err}
+			}
+			roles, err := ordo.ParseRoles(cfg.Roles)
+			if err != nil {
+				return &usageError{fmt.Errorf("--roles: %w", err)}
+			}
+			if !isPostgres(spec.DB) && len(roles) < len(allRoles) {
+				return &usageError{fmt.Errorf("--roles %s leaves work to other nodes, but an SQLite file is used by one process only: run every role, or use PostgreSQL", strings.Join(roles, ","))}
 			}
 			opts, err := cfg.serverOptions()
 			if err != nil {
 				return &usageError{err}
 			}
 			if checkConfig {
-				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, addr %s, %s\n", cfg.DB, cfg.Addr, authSummary(opts))
+				fmt.Fprintf(cmd.OutOrStdout(), "config ok: db %s, roles %s, addr %s, %s; %s\n", spec.describe(), strings.Join(roles, ","), cfg.Addr, authSummary(opts), cfg.extras().summary())
 				return nil
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", cfg.DB, opts, nil)
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo server", spec, roles, opts, nil, cfg.extras())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&flags.DB, "db", "", "SQLite file to run on, created if missing (env ORDO_DB)")
+	f.StringVar(&flags.DB, "db", "", "SQLite file to run on (created if missing) or a postgres:// URL (env ORDO_DB)")
+	f.StringVar(&flags.Schema, "schema", "", "PostgreSQL schema holding Ordo's tables (default public; env ORDO_SCHEMA)")
+	f.BoolVar(&migrate, "migrate", true, "apply the store's migrations at start (with false, run ordo migrate first)")
+	f.StringVar(&flags.Roles, "roles", "", "roles this node runs, comma-separated: api,executor,effects,timers (default all; env ORDO_ROLES)")
 	f.StringVar(&flags.Addr, "addr", server.DefaultAddr, "HOST:PORT to listen on; port 0 picks a free one (env ORDO_ADDR)")
 	f.BoolVar(&flags.Insecure, "insecure", false, "allow serving without tokens on an address that is not loopback")
 	f.Int64Var(&flags.MaxBodyBytes, "max-body-bytes", 0, "request body limit in bytes (default 1 MiB)")
-	f.StringVar(&configPath, "config", "", "YAML config file")
+	addObservabilityFlags(f)
+	f.StringVar(&configPath, "config", "", "YAML config file (see docs/configuration.md)")
 	f.BoolVar(&checkConfig, "check-config", false, "check the configuration and exit")
 	return cmd
 }
 
 func newDev() *cobra.Command {
-	var db, addr string
+	var (
+		db, addr, schema string
+		migrate          bool
+	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run an all-in-one server for a laptop: SQLite file, open API on loopback, example deployed",
@@ -220,7 +203,8 @@ deployed. For anything else, use ordo server.`,
 		Example: "  ordo dev\n  ordo dev --db /tmp/try.db --addr 127.0.0.1:8080",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkDB(db); err != nil {
+			spec := storeSpec{DB: db, Schema: schema, Migrate: migrate}
+			if err := spec.check(); err != nil {
 				return &usageError{err}
 			}
 			host, _, err := net.SplitHostPort(addr)
@@ -230,11 +214,13 @@ deployed. For anything else, use ordo server.`,
 			if !server.IsLoopback(host) {
 				return &usageError{fmt.Errorf("ordo dev runs without authentication, so it only listens on a loopback address (127.0.0.1, ::1, localhost), not %q: use ordo server", host)}
 			}
-			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", db, &server.Options{Addr: addr}, devSetup)
+			return runServer(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), "Ordo dev server", spec, nil, &server.Options{Addr: addr}, devSetup, devExtras())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&db, "db", "ordo.db", "SQLite file to run on, created if missing")
+	f.StringVar(&db, "db", "ordo.db", "SQLite file to run on (created if missing) or a postgres:// URL")
+	f.StringVar(&schema, "schema", "", "PostgreSQL schema holding Ordo's tables (default public)")
+	f.BoolVar(&migrate, "migrate", true, "apply the store's migrations at start")
 	f.StringVar(&addr, "addr", server.DefaultAddr, "loopback HOST:PORT to listen on")
 	return cmd
 }
@@ -265,9 +251,16 @@ Stop with Ctrl-C.
 // done, then stops the server and closes the engine. setup, when not nil,
 // runs once the server listens and returns hints to print. The line
 // "listening on URL" comes once everything is ready.
-func runServer(ctx context.Context, stdout, stderr io.Writer, title, db string, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error)) error {
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{Logger: logger})
+func runServer(ctx context.Context, stdout, stderr io.Writer, title string, spec storeSpec, roles []string, opts *server.Options, setup func(context.Context, *ordo.Engine, io.Writer, string) (string, error), extras *runExtras) error {
+	obs, err := extras.start(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer obs.close(ctx, stderr)
+	logger := obs.logger
+	ecfg := obs.engineConfig()
+	ecfg.Roles = roles
+	eng, err := ordo.Open(ctx, spec.opener(logger), ecfg)
 	if err != nil {
 		return err
 	}
@@ -278,6 +271,9 @@ func runServer(ctx context.Context, stdout, stderr io.Writer, title, db string, 
 	}
 	o := *opts
 	o.Engine, o.Logger = eng, logger
+	api := len(roles) == 0 || slices.Contains(roles, ordo.RoleAPI)
+	o.HealthOnly = !api
+	obs.serverOptions(&o)
 	srv, err := server.New(&o)
 	if err != nil {
 		return errors.Join(err, closeEngine())
@@ -286,11 +282,18 @@ func runServer(ctx context.Context, stdout, stderr io.Writer, title, db string, 
 		return errors.Join(err, closeEngine())
 	}
 	base := "http://" + srv.Addr()
-	abs, _ := filepath.Abs(db)
 	fmt.Fprintf(stdout, "%s (version %s)\n", title, version())
-	fmt.Fprintf(stdout, "  API       %s/api/v1 (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
-	fmt.Fprintf(stdout, "  database  %s (SQLite)\n", abs)
+	if api {
+		fmt.Fprintf(stdout, "  API       %s/api/v1 (OpenAPI: %s/api/v1/openapi.json)\n", base, base)
+	} else {
+		fmt.Fprintf(stdout, "  API       not served (no api role); health at %s/healthz and %s/readyz\n", base, base)
+	}
+	fmt.Fprintf(stdout, "  database  %s\n", spec.describe())
+	if len(roles) > 0 {
+		fmt.Fprintf(stdout, "  roles     %s\n", strings.Join(roles, ","))
+	}
 	fmt.Fprintf(stdout, "  auth      %s\n", authSummary(&o))
+	obs.describe(stdout, base)
 	var (
 		hints    string
 		setupErr error

@@ -84,8 +84,9 @@ func TestServeConfig(t *testing.T) {
 		}
 		_, err := (&serveConfig{Addr: "0.0.0.0:7070", Insecure: true}).serverOptions()
 		require.NoError(t, err)
-		require.ErrorContains(t, checkDB("postgresql://x"), "PostgreSQL is not supported yet")
-		require.ErrorContains(t, checkDB(""), "--db is required")
-		require.NoError(t, checkDB("ordo.db"))
+		require.NoError(t, storeSpec{DB: "postgresql://x", Schema: "ordo"}.check())
+		require.ErrorContains(t, storeSpec{}.check(), "--db is required")
+		require.NoError(t, storeSpec{DB: "ordo.db"}.check())
+		require.ErrorContains(t, storeSpec{DB: "ordo.db", Schema: "ordo"}.check(), "PostgreSQL only")
 	})
 }
