@@ -252,9 +252,7 @@ func (h *Events) Handle(ctx context.Context, ev *Event) (*Result, error) {
 	}
 	res := &Result{Event: ev.Name, InstanceID: inst.ID, Workflow: inst.Workflow, Version: inst.Version, Step: step.ID, Status: inst.Status}
 	switch ev.Name {
-	case EventTaskCompleted:
-		err = h.taskDone(ctx, ev, inst, step, ti, res)
-	case EventTaskFailed:
+	case EventTaskCompleted, EventTaskFailed:
 		err = h.taskDone(ctx, ev, inst, step, ti, res)
 	case EventTaskPending:
 		err = h.pending(ctx, inst, step, res)
