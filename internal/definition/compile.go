@@ -499,13 +499,16 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 	return s
 }
 
-// normalNumbers replaces the json.Numbers in v by int64 when they are
-// integers and float64 otherwise, as the YAML decoder reads them.
+// normalNumbers replaces the json.Numbers in v by int64 or uint64 when
+// they are integers and float64 otherwise, as the YAML decoder reads them.
 func normalNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
 			return i
+		}
+		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+			return u
 		}
 		if f, err := x.Float64(); err == nil {
 			return f

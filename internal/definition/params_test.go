@@ -88,9 +88,9 @@ func TestParse_ParamsInvalid(t *testing.T) {
 
 	// A spec built in Go is checked the same way, and its numbers are
 	// those its canonical source gives when parsed.
-	w, err := Compile(&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: &TaskSpec{Queue: "q"}, Params: []byte(`{"f": 3.10, "i": 7, "e": 1e3, "z": 2.0}`)}}})
+	w, err := Compile(&Spec{Workflow: "x", Steps: []SpecStep{{ID: "a", Task: &TaskSpec{Queue: "q"}, Params: []byte(`{"f": 3.10, "i": 7, "e": 1e3, "z": 2.0, "u": 12345678901234567890}`)}}})
 	require.NoError(t, err)
-	require.Equal(t, `{"e":1000,"f":3.1,"i":7,"z":2}`, string(w.Step("a").Params))
+	require.Equal(t, `{"e":1000,"f":3.1,"i":7,"u":12345678901234567890,"z":2}`, string(w.Step("a").Params))
 	again, err := Parse(w.Source, "")
 	require.NoError(t, err)
 	require.Equal(t, w.Hash, again.Hash)
