@@ -61,6 +61,8 @@ type Task struct {
 	// was not started in a trace): continue the trace with it, e.g. send
 	// it as the traceparent header of the calls the worker makes.
 	TraceParent string `json:"traceparent,omitempty"`
+	// Params are the step's params from the definition, a JSON object.
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // TaskList is the answer of a poll and of GET /api/v1/tasks.

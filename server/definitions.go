@@ -45,9 +45,9 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	def, err := ordo.ParseDefinition(data, "")
+	def, err := parseDefinition(r, data)
 	if err != nil {
-		return definitionError(err)
+		return err
 	}
 	ctx := r.Context()
 	prev, err := s.eng.DefinitionVersion(ctx, def.Name(), 0)

@@ -198,6 +198,7 @@ func TestOpenAPI(t *testing.T) {
 			"/api/v1/tasks/{id}/heartbeat":       {contentType: "application/json", body: `{"claim":1}`},
 			"/api/v1/tasks/{id}/complete":        {contentType: "application/json", body: `{"claim":1}`},
 			"/api/v1/tasks/{id}/fail":            {contentType: "application/json", body: `{"claim":1,"error":{"message":"m"}}`},
+			"/api/v1/swm/events":                 {contentType: "application/json", body: `{"event_name":"StartWorkflow","business_ref_no":"r-1","workflow_name":"` + dep.Name + `"}`},
 		}
 		for path, methods := range d.paths {
 			concrete := path

@@ -51,6 +51,7 @@ func routes() []route {
 		{Method: "POST", Path: "/api/v1/tasks/{id}/heartbeat", Role: RoleOperator, handle: (*Server).heartbeatTask},
 		{Method: "POST", Path: "/api/v1/tasks/{id}/complete", Role: RoleOperator, handle: (*Server).completeTask},
 		{Method: "POST", Path: "/api/v1/tasks/{id}/fail", Role: RoleOperator, handle: (*Server).failTask},
+		{Method: "POST", Path: "/api/v1/swm/events", Role: RoleOperator, handle: (*Server).swmEvent},
 	}
 }
 

@@ -256,5 +256,6 @@ func taskJSON(t *ordo.OpenTask) ordoclient.Task {
 		Input: rawJSON(t.Input), WorkflowInput: rawJSON(t.WorkflowInput), State: rawJSON(t.State),
 		LeaseUntil: timePtr(t.LeaseUntil), Worker: t.Worker, Kind: t.Kind,
 		Role: t.Role, Form: rawJSONOmit(t.Form), CreatedAt: t.CreatedAt, TraceParent: t.TraceParent,
+		Params: rawJSONOmit(t.Params),
 	}
 }

@@ -58,6 +58,7 @@ func taskOf(t *ordoclient.Task) *Task {
 		Role:           t.Role,
 		Form:           t.Form,
 		TraceParent:    t.TraceParent,
+		Params:         t.Params,
 	}
 	if t.LeaseUntil != nil {
 		wt.LeaseUntil = *t.LeaseUntil

@@ -54,6 +54,9 @@ type Task struct {
 	// handler makes, or continue the trace from it, so that the work shows
 	// in the instance's trace.
 	TraceParent string
+	// Params are the step's params from the definition: fixed data for the
+	// worker, a JSON object (nil when the step has none).
+	Params json.RawMessage
 }
 
 // Bind decodes the step input into v. A decoding error is

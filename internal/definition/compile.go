@@ -486,7 +486,72 @@ func (c *compiler) stepBody(spec *SpecStep, path string) *Step {
 	if spec.Heartbeat != 0 && len(kinds) == 1 && s.Kind != KindTask {
 		c.problemf(child(path, "heartbeat"), "only task steps have a heartbeat, this is a %s step", s.Kind)
 	}
+	if len(spec.Params) > 0 {
+		params, err := canonicalParams(spec.Params)
+		switch {
+		case err != nil:
+			c.problemf(child(path, "params"), "%v", err)
+		case len(kinds) == 1 && s.Kind != KindTask && s.Kind != KindHuman:
+			c.problemf(child(path, "params"), "only task and human steps take params, this is a %s step", s.Kind)
+		}
+		s.Params = params
+	}
 	return s
+}
+
+// normalNumbers replaces the json.Numbers in v by int64 or uint64 when
+// they are integers and float64 otherwise, as the YAML decoder reads them.
+func normalNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+			return u
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalNumbers(e)
+		}
+	}
+	return v
+}
+
+// MaxParamsSize is the largest params object a step may have, in bytes of
+// canonical JSON.
+const MaxParamsSize = 64 << 10
+
+// canonicalParams checks that raw is a JSON object and returns it
+// re-encoded canonically: compact, keys sorted, and numbers as a YAML
+// template gives them (integers as written, other numbers in their
+// shortest form), so that a template and its canonical JSON agree.
+func canonicalParams(raw json.RawMessage) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errors.New("must be an object")
+	}
+	out, err := json.Marshal(normalNumbers(v))
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if len(out) > MaxParamsSize {
+		return nil, fmt.Errorf("is %d bytes, more than the limit of %d", len(out), MaxParamsSize)
+	}
+	return out, nil
 }
 
 // maxCodeLen is the longest error code an onError route may name.
@@ -728,13 +793,17 @@ func (c *compiler) canonicalize() error {
 	return nil
 }
 
-// canonicalForms puts the forms of valid human steps in canonical form.
+// canonicalForms puts the forms of valid human steps, and the params of
+// steps, in canonical form.
 func canonicalForms(steps []SpecStep) {
 	for i := range steps {
 		for s := &steps[i]; s != nil; s = s.Compensate {
 			if s.Human != nil && len(s.Human.Form) > 0 {
 				// Already checked, so this cannot fail.
 				s.Human.Form, _ = canonicalForm(s.Human.Form)
+			}
+			if len(s.Params) > 0 {
+				s.Params, _ = canonicalParams(s.Params)
 			}
 		}
 	}

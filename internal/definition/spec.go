@@ -103,6 +103,10 @@ type SpecStep struct {
 	// WaitEffects makes dependants wait until this step's side effects
 	// have an outcome.
 	WaitEffects bool `json:"waitEffects,omitempty" yaml:"waitEffects,omitempty"`
+	// Params is a JSON object handed as is to the worker or person that
+	// does a task or human step, with the task. Only task and human steps
+	// take params.
+	Params json.RawMessage `json:"params,omitempty" yaml:"params,omitempty"`
 }
 
 // SpecRetry is a retry policy as written. Nil fields inherit the workflow's

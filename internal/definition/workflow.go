@@ -142,6 +142,9 @@ type Step struct {
 	Human *HumanSpec
 	// Child is set for a workflow (child workflow) step.
 	Child *ChildSpec
+	// Params is the JSON object (canonical JSON) handed to the worker or
+	// person that does a task or human step, nil if none.
+	Params json.RawMessage
 
 	// When is the step's condition, nil if it always runs. A step whose
 	// condition is false is skipped and its dependants still run.

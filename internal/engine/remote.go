@@ -100,6 +100,9 @@ type RemoteTask struct {
 	Role      string
 	Form      json.RawMessage
 	CreatedAt time.Time
+	// Params are the step's params: fixed data from the definition for the
+	// worker or person (an imported template's extra fields).
+	Params json.RawMessage
 	// TraceParent is the W3C trace context the instance was started under,
 	// "" when none: a worker continues the trace with it.
 	TraceParent string
@@ -549,6 +552,9 @@ func (e *Engine) view(def *definition.Workflow, st *journal.State, step *definit
 	}
 	if step != nil && step.Task != nil {
 		rt.Command = step.Task.Command
+	}
+	if step != nil {
+		rt.Params = step.Params
 	}
 	if step != nil && step.Human != nil {
 		rt.Role, rt.Form = step.Human.Role, step.Human.Form

@@ -105,11 +105,16 @@ func newDeploy() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "deploy FILE",
 		Short:   "Deploy a workflow definition (YAML or JSON) as a new version",
-		Long:    "Deploy a workflow definition file (YAML, or JSON for a .json file; - reads stdin as YAML). A definition identical to the latest version stores nothing and says so. Needs the admin role.",
-		Example: "  ordo deploy examples/order-fulfilment/workflow.yaml",
+		Long:    "Deploy a workflow definition file (YAML, or JSON for a .json file; - reads stdin as YAML). A definition identical to the latest version stores nothing and says so. A Serverless Workflow Manager template (JSON) is converted; the server tells it by its shape, or --format says which (see docs/swm.md). Needs the admin role.",
+		Example: "  ordo deploy examples/order-fulfilment/workflow.yaml\n  ordo deploy --format swm deliver-pizza.json",
 		Args:    exactArgs(1, "one FILE"),
 	}
+	var format string
+	cmd.Flags().StringVar(&format, "format", "", "definition format: ordo or swm (default: told by the file's shape)")
 	addClientFlags(cmd, func(cmd *cobra.Command, args []string, c *ordoclient.Client, output string) error {
+		if format != "" && format != ordoclient.FormatOrdo && format != ordoclient.FormatSWM {
+			return &usageError{fmt.Errorf("--format must be %s or %s, not %q", ordoclient.FormatOrdo, ordoclient.FormatSWM, format)}
+		}
 		var (
 			data []byte
 			err  error
@@ -126,7 +131,7 @@ func newDeploy() *cobra.Command {
 		if strings.EqualFold(filepath.Ext(args[0]), ".json") {
 			ct = "application/json"
 		}
-		res, err := c.Deploy(cmd.Context(), data, ct)
+		res, err := c.DeployFormat(cmd.Context(), data, ct, format)
 		if err != nil {
 			return err
 		}
