@@ -78,8 +78,7 @@ func TestSagaCrashChild(t *testing.T) {
 	ctx := context.Background()
 	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{PollInterval: 50 * time.Millisecond, Workers: 8})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: open:", err)
-		os.Exit(10)
+		childExit(10, "open", err)
 	}
 	work := func(context.Context, *ordo.StepRequest) (ordo.Result, error) {
 		time.Sleep(time.Duration(rand.IntN(4000)) * time.Microsecond)
@@ -99,8 +98,7 @@ func TestSagaCrashChild(t *testing.T) {
 	}
 	for _, def := range sagaDefs(t) {
 		if _, err := eng.Register(ctx, def, handlers); err != nil {
-			fmt.Fprintln(os.Stderr, "child: register:", err)
-			os.Exit(11)
+			childExit(11, "register", err)
 		}
 	}
 	ids := make([]string, sagaInstances)
@@ -110,8 +108,7 @@ func TestSagaCrashChild(t *testing.T) {
 			for i := g; i < sagaInstances; i += 8 {
 				id, err := eng.Start(ctx, "saga-trip", map[string]any{"trip": "t-" + strconv.Itoa(i)})
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "child: start:", err)
-					os.Exit(12)
+					childExit(12, "start", err)
 				}
 				ids[i] = id
 			}
@@ -120,13 +117,11 @@ func TestSagaCrashChild(t *testing.T) {
 	wg.Wait()
 	for _, id := range ids {
 		if _, err := eng.Wait(ctx, id); err != nil {
-			fmt.Fprintln(os.Stderr, "child: wait:", err)
-			os.Exit(13)
+			childExit(13, "wait", err)
 		}
 	}
 	if err := eng.Close(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "child: close:", err)
-		os.Exit(14)
+		childExit(14, "close", err)
 	}
 	os.Exit(0)
 }
@@ -137,12 +132,7 @@ func TestCrash_KillNineDuringCompensation(t *testing.T) {
 	}
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "saga.db")
-	child := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSagaCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), sagaChildEnv+"="+db)
-		cmd.Stderr = os.Stderr
-		return cmd
-	}
+	child := func() *exec.Cmd { return childProcess("TestSagaCrashChild", sagaChildEnv, db) }
 	compensating := 0
 	for round := range 5 {
 		marker := db + ".compensating"
@@ -183,17 +173,7 @@ func TestCrash_KillNineDuringCompensation(t *testing.T) {
 	}
 	require.Positive(t, compensating, "at least one kill hit a saga while it compensated")
 
-	cmd := child()
-	done := make(chan error, 1)
-	require.NoError(t, cmd.Start())
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "the last child runs every saga to its end")
-	case <-time.After(3 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatal("sagas stuck: the last child did not finish in 3 minutes")
-	}
+	runToEnd(t, child(), "runs every saga to its end")
 
 	ctx := t.Context()
 	eng, err := ordo.Open(ctx, ordo.SQLite(db), nil)

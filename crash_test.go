@@ -70,12 +70,10 @@ func TestCrashChild(t *testing.T) {
 	ctx := context.Background()
 	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{PollInterval: 50 * time.Millisecond, Workers: 8})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: open:", err)
-		os.Exit(10)
+		childExit(10, "open", err)
 	}
 	if _, err := eng.Register(ctx, crashDefinition(), crashHandlers()); err != nil {
-		fmt.Fprintln(os.Stderr, "child: register:", err)
-		os.Exit(11)
+		childExit(11, "register", err)
 	}
 	ids := make([]string, crashInstances)
 	var wg sync.WaitGroup
@@ -86,8 +84,7 @@ func TestCrashChild(t *testing.T) {
 			for i := g; i < crashInstances; i += 16 {
 				id, err := eng.Start(ctx, "crash-order", map[string]any{"orderId": "o-" + strconv.Itoa(i)})
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "child: start:", err)
-					os.Exit(12)
+					childExit(12, "start", err)
 				}
 				ids[i] = id
 			}
@@ -96,13 +93,11 @@ func TestCrashChild(t *testing.T) {
 	wg.Wait()
 	for _, id := range ids {
 		if _, err := eng.Wait(ctx, id); err != nil {
-			fmt.Fprintln(os.Stderr, "child: wait:", err)
-			os.Exit(13)
+			childExit(13, "wait", err)
 		}
 	}
 	if err := eng.Close(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "child: close:", err)
-		os.Exit(14)
+		childExit(14, "close", err)
 	}
 	os.Exit(0)
 }
@@ -113,12 +108,7 @@ func TestCrash_KillNine(t *testing.T) {
 	}
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "crash.db")
-	child := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+db)
-		cmd.Stderr = os.Stderr
-		return cmd
-	}
+	child := func() *exec.Cmd { return childProcess("TestCrashChild", crashChildEnv, db) }
 
 	// Five times: start a child, let it run a random while, kill -9 it.
 	midRun := 0
@@ -149,17 +139,7 @@ func TestCrash_KillNine(t *testing.T) {
 	}
 	require.Positive(t, midRun, "at least one kill hit a running workload")
 	// Then let one run to the end.
-	cmd := child()
-	done := make(chan error, 1)
-	require.NoError(t, cmd.Start())
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "the last child runs every instance to its end")
-	case <-time.After(3 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatal("instances stuck: the last child did not finish in 3 minutes")
-	}
+	runToEnd(t, child(), "runs every instance to its end")
 
 	// Check the journal with the engine stopped.
 	ctx := t.Context()

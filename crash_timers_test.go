@@ -54,12 +54,10 @@ func TestCrashTimerChild(t *testing.T) {
 	ctx := context.Background()
 	eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{PollInterval: 50 * time.Millisecond})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "child: open:", err)
-		os.Exit(10)
+		childExit(10, "open", err)
 	}
 	if _, err := eng.Register(ctx, crashTimerDefinition(), crashTimerHandlers()); err != nil {
-		fmt.Fprintln(os.Stderr, "child: register:", err)
-		os.Exit(11)
+		childExit(11, "register", err)
 	}
 	// Tell the parent how many transitions are committed, as they are.
 	go func() {
@@ -75,8 +73,7 @@ func TestCrashTimerChild(t *testing.T) {
 	for {
 		left, err := eng.Store().CountTasks(ctx, &ordostore.CountTasksParams{})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "child: count tasks:", err)
-			os.Exit(12)
+			childExit(12, "count tasks", err)
 		}
 		if left == 0 {
 			break
@@ -84,8 +81,7 @@ func TestCrashTimerChild(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := eng.Close(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "child: close:", err)
-		os.Exit(14)
+		childExit(14, "close", err)
 	}
 	os.Exit(0)
 }
@@ -120,12 +116,7 @@ func TestCrash_KillNineWhileFiringTimers(t *testing.T) {
 	}
 	require.NoError(t, eng.Close(ctx))
 
-	child := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashTimerChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashTimerChildEnv+"="+db)
-		cmd.Stderr = os.Stderr
-		return cmd
-	}
+	child := func() *exec.Cmd { return childProcess("TestCrashTimerChild", crashTimerChildEnv, db) }
 	// fired counts the timers that fired and the instances that completed.
 	fired := func() (timers, done int) {
 		eng, err := ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{Clock: clock}) // a fake clock: it fires nothing
@@ -182,17 +173,7 @@ func TestCrash_KillNineWhileFiringTimers(t *testing.T) {
 		before = timers
 	}
 	require.Positive(t, midRun, "at least one kill hit the firing of the timers")
-	cmd := child()
-	finished := make(chan error, 1)
-	require.NoError(t, cmd.Start())
-	go func() { finished <- cmd.Wait() }()
-	select {
-	case err := <-finished:
-		require.NoError(t, err, "the last child fires every timer")
-	case <-time.After(3 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Fatal("timers stuck: the last child did not finish in 3 minutes")
-	}
+	runToEnd(t, child(), "fires every timer")
 
 	eng, err = ordo.Open(ctx, ordo.SQLite(db), &ordo.Config{Clock: clock})
 	require.NoError(t, err)
