@@ -277,19 +277,40 @@ func Version(v int) StartOption {
 // Errors: [ErrNotFound] for an unknown workflow or version; [ErrInvalid]
 // for input that is not JSON or keys that cannot be computed from it.
 func (e *Engine) Start(ctx context.Context, workflow string, input any, opts ...StartOption) (string, error) {
+	s, err := e.StartInstance(ctx, workflow, input, opts...)
+	if err != nil {
+		return "", err
+	}
+	return s.ID, nil
+}
+
+// Started is what [Engine.StartInstance] did.
+type Started struct {
+	// ID is the instance's ID.
+	ID string
+	// Existed is set when the idempotency key had been used before: no
+	// instance was started, and ID is the first one's.
+	Existed bool
+}
+
+// StartInstance is [Engine.Start] that also tells whether the instance
+// already existed (its idempotency key, given or computed by the
+// definition's idempotencyKey, was used before). Of concurrent starts with
+// one new key, exactly one reports Existed false.
+func (e *Engine) StartInstance(ctx context.Context, workflow string, input any, opts ...StartOption) (*Started, error) {
 	raw, err := toJSON(input)
 	if err != nil {
-		return "", fmt.Errorf("ordo: start %s: input: %v: %w", workflow, err, ErrInvalid)
+		return nil, fmt.Errorf("ordo: start %s: input: %v: %w", workflow, err, ErrInvalid)
 	}
 	p := engine.StartParams{Workflow: workflow, Input: raw}
 	for _, o := range opts {
 		o(&p)
 	}
-	id, _, err := e.eng.Start(ctx, p)
+	id, existed, err := e.eng.Start(ctx, p)
 	if err != nil {
-		return "", fmt.Errorf("ordo: start %s: %w", workflow, err)
+		return nil, fmt.Errorf("ordo: start %s: %w", workflow, err)
 	}
-	return id, nil
+	return &Started{ID: id, Existed: existed}, nil
 }
 
 func toJSON(v any) (json.RawMessage, error) {

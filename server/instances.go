@@ -49,27 +49,17 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 	if req.BusinessKey != "" {
 		opts = append(opts, ordo.BusinessKey(req.BusinessKey))
 	}
-	// An instance that already has the request's idempotency key is the one
-	// Start returns. (A key computed by the definition's idempotencyKey
-	// expression cannot be looked up here: such a repeated start answers
-	// 201 with the existing id.)
-	var existingID string
 	if req.IdempotencyKey != "" {
 		opts = append(opts, ordo.IdempotencyKey(req.IdempotencyKey))
-		inst, err := s.eng.Store().GetInstanceByKey(ctx, name, req.IdempotencyKey)
-		switch {
-		case err == nil:
-			existingID = inst.ID
-		case !errors.Is(err, ordotype.ErrNotFound):
-			return err
-		}
 	}
 	var input any
 	if len(req.Input) > 0 {
 		input = req.Input
 	}
-	id, err := s.eng.Start(ctx, name, input, opts...)
-	noteInstance(r, id, "")
+	started, err := s.eng.StartInstance(ctx, name, input, opts...)
+	if started != nil {
+		noteInstance(r, started.ID, "")
+	}
 	switch {
 	case errors.Is(err, ordotype.ErrNotFound):
 		if req.Version > 0 {
@@ -81,12 +71,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	if existingID != "" && existingID == id {
-		writeJSON(w, http.StatusOK, &ordoclient.StartResult{ID: id, Existing: true})
+	if started.Existed {
+		writeJSON(w, http.StatusOK, &ordoclient.StartResult{ID: started.ID, Existing: true})
 		return nil
 	}
-	w.Header().Set("Location", "/api/v1/instances/"+url.PathEscape(id))
-	writeJSON(w, http.StatusCreated, &ordoclient.StartResult{ID: id})
+	w.Header().Set("Location", "/api/v1/instances/"+url.PathEscape(started.ID))
+	writeJSON(w, http.StatusCreated, &ordoclient.StartResult{ID: started.ID})
 	return nil
 }
 

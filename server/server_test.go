@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -183,11 +184,30 @@ func TestServer_Instances(t *testing.T) {
 		b := setup(t, nil)
 		b.deploy(t, "", keyedYAML)
 		first := b.start(t, "", "keyed", `{"input":{"orderId":"o-1"}}`)
-		// The engine returns the first instance; the key is computed by the
-		// definition, so the server cannot tell it existed and says 201.
-		second := b.start(t, "", "keyed", `{"input":{"orderId":"o-1"}}`)
-		require.Equal(t, first, second)
+		// The key is computed by the definition: the second start finds the
+		// first instance and says so.
+		res := b.do(t, request{method: "POST", path: "/api/v1/workflows/keyed/instances", contentType: "application/json", body: `{"input":{"orderId":"o-1"}}`})
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		var again ordoclient.StartResult
+		res.decode(t, &again)
+		require.Equal(t, ordoclient.StartResult{ID: first, Existing: true}, again)
 		require.Equal(t, 1, b.storeState(t).Instances)
+
+		// Concurrent first starts of one new key: one is created (201), the
+		// others find it (200).
+		var mu sync.Mutex
+		codes := map[int]int{}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				res := b.do(t, request{method: "POST", path: "/api/v1/workflows/keyed/instances", contentType: "application/json", body: `{"input":{"orderId":"o-2"}}`})
+				mu.Lock()
+				codes[res.status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusOK: 7}, codes)
 	})
 
 	t.Run("ListFiltersAndPages", func(t *testing.T) {
