@@ -224,10 +224,33 @@ func (e *Engine) Register(ctx context.Context, def *Definition, handlers Handler
 // Deploy stores def as a new version if it changed, without requiring
 // handlers, and returns its version.
 func (e *Engine) Deploy(ctx context.Context, def *Definition) (int, error) {
-	if def == nil {
-		return 0, errors.New("ordo: Deploy: nil definition")
+	d, err := e.DeployDefinition(ctx, def)
+	if err != nil {
+		return 0, err
 	}
-	return e.eng.RegisterDefinition(ctx, def.w)
+	return d.Version, nil
+}
+
+// Deployed is what [Engine.DeployDefinition] did.
+type Deployed struct {
+	Version int
+	// Created is set when a new version was stored; false when the latest
+	// version was identical and is returned.
+	Created bool
+}
+
+// DeployDefinition is [Engine.Deploy] that also tells whether it stored a
+// new version. Of concurrent deploys of one new definition, exactly one
+// reports Created.
+func (e *Engine) DeployDefinition(ctx context.Context, def *Definition) (*Deployed, error) {
+	if def == nil {
+		return nil, errors.New("ordo: Deploy: nil definition")
+	}
+	v, created, err := e.eng.PutDefinition(ctx, def.w)
+	if err != nil {
+		return nil, err
+	}
+	return &Deployed{Version: v, Created: created}, nil
 }
 
 // Handle registers h as the Go handler for a handler name or queue name.

@@ -49,19 +49,11 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	prev, err := s.eng.DefinitionVersion(ctx, def.Name(), 0)
-	if err != nil && !errors.Is(err, ordotype.ErrNotFound) {
-		return err
-	}
-	version, err := s.eng.Deploy(ctx, def)
+	d, err := s.eng.DeployDefinition(r.Context(), def)
 	if err != nil {
 		return err
 	}
-	// Deploy returns the latest version when def is identical to it. The
-	// engine does not say whether it stored a new version, so two
-	// concurrent deploys of the same new definition both answer created.
-	created := prev == nil || version != prev.Version
+	version, created := d.Version, d.Created
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated

@@ -41,6 +41,24 @@ func TestServer_Definitions(t *testing.T) {
 		require.Equal(t, ordoclient.DeployResult{Name: "quick", Version: 1, Hash: first.Hash, Created: false}, again)
 	})
 
+	t.Run("ConcurrentDeploysCreateOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, nil)
+		var mu sync.Mutex
+		codes := map[int]int{}
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				res := b.do(t, request{method: "POST", path: "/api/v1/definitions", contentType: "application/yaml", body: quickYAML})
+				mu.Lock()
+				codes[res.status]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusOK: 7}, codes, "one deploy stores the version, the others find it")
+	})
+
 	t.Run("DeployJSONIsANewVersion", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)

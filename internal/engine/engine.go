@@ -329,15 +329,22 @@ func Unsupported(*definition.Workflow) []string { return nil }
 // the engine does not run yet ([Unsupported]) is refused with
 // ordotype.ErrInvalid.
 func (e *Engine) RegisterDefinition(ctx context.Context, def *definition.Workflow) (int, error) {
+	v, _, err := e.PutDefinition(ctx, def)
+	return v, err
+}
+
+// PutDefinition is RegisterDefinition that also reports whether it stored
+// a new version (false: the latest version was identical).
+func (e *Engine) PutDefinition(ctx context.Context, def *definition.Workflow) (int, bool, error) {
 	if missing := Unsupported(def); len(missing) > 0 {
-		return 0, fmt.Errorf("workflow %s uses what this version of Ordo does not run yet: %s: %w",
+		return 0, false, fmt.Errorf("workflow %s uses what this version of Ordo does not run yet: %s: %w",
 			def.Name, strings.Join(missing, "; "), ordotype.ErrInvalid)
 	}
-	rec, _, err := e.store.PutDefinition(ctx, &ordostore.PutDefinitionParams{
+	rec, created, err := e.store.PutDefinition(ctx, &ordostore.PutDefinitionParams{
 		Name: def.Name, Hash: def.Hash, Source: def.Source, Now: e.clock.Now(),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storing definition %s: %w", def.Name, err)
+		return 0, false, fmt.Errorf("storing definition %s: %w", def.Name, err)
 	}
 	e.mu.Lock()
 	e.defs[defKey(def.Name, rec.Version)] = def
@@ -345,7 +352,7 @@ func (e *Engine) RegisterDefinition(ctx context.Context, def *definition.Workflo
 		e.latest[def.Name] = rec.Version
 	}
 	e.mu.Unlock()
-	return rec.Version, nil
+	return rec.Version, created, nil
 }
 
 // RegisterHandler makes this process run the steps of queue (a handler name
