@@ -1,13 +1,17 @@
 package ordo_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ordoflow/ordo"
 )
 
 // The crash tests run the engine in a child process: this test binary run
@@ -43,4 +47,35 @@ func runToEnd(t *testing.T, cmd *exec.Cmd, what string) {
 func childExit(code int, what string, err error) {
 	fmt.Fprintf(os.Stderr, "child: %s: %v\n", what, err)
 	os.Exit(code)
+}
+
+// runChildInstances, in a child process, starts n instances of workflow
+// from g goroutines (input gives the i-th input; its idempotency key makes
+// a restarted child start none twice), waits for every one to end, closes
+// the engine and exits 0.
+func runChildInstances(eng *ordo.Engine, workflow string, n, g int, input func(i int) any) {
+	ctx := context.Background()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for k := range g {
+		wg.Go(func() {
+			for i := k; i < n; i += g {
+				id, err := eng.Start(ctx, workflow, input(i))
+				if err != nil {
+					childExit(12, "start", err)
+				}
+				ids[i] = id
+			}
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if _, err := eng.Wait(ctx, id); err != nil {
+			childExit(13, "wait", err)
+		}
+	}
+	if err := eng.Close(ctx); err != nil {
+		childExit(14, "close", err)
+	}
+	os.Exit(0)
 }

@@ -101,29 +101,9 @@ func TestSagaCrashChild(t *testing.T) {
 			childExit(11, "register", err)
 		}
 	}
-	ids := make([]string, sagaInstances)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := g; i < sagaInstances; i += 8 {
-				id, err := eng.Start(ctx, "saga-trip", map[string]any{"trip": "t-" + strconv.Itoa(i)})
-				if err != nil {
-					childExit(12, "start", err)
-				}
-				ids[i] = id
-			}
-		})
-	}
-	wg.Wait()
-	for _, id := range ids {
-		if _, err := eng.Wait(ctx, id); err != nil {
-			childExit(13, "wait", err)
-		}
-	}
-	if err := eng.Close(ctx); err != nil {
-		childExit(14, "close", err)
-	}
-	os.Exit(0)
+	runChildInstances(eng, "saga-trip", sagaInstances, 8, func(i int) any {
+		return map[string]any{"trip": "t-" + strconv.Itoa(i)}
+	})
 }
 
 func TestCrash_KillNineDuringCompensation(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,31 +74,9 @@ func TestCrashChild(t *testing.T) {
 	if _, err := eng.Register(ctx, crashDefinition(), crashHandlers()); err != nil {
 		childExit(11, "register", err)
 	}
-	ids := make([]string, crashInstances)
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < crashInstances; i += 16 {
-				id, err := eng.Start(ctx, "crash-order", map[string]any{"orderId": "o-" + strconv.Itoa(i)})
-				if err != nil {
-					childExit(12, "start", err)
-				}
-				ids[i] = id
-			}
-		}()
-	}
-	wg.Wait()
-	for _, id := range ids {
-		if _, err := eng.Wait(ctx, id); err != nil {
-			childExit(13, "wait", err)
-		}
-	}
-	if err := eng.Close(ctx); err != nil {
-		childExit(14, "close", err)
-	}
-	os.Exit(0)
+	runChildInstances(eng, "crash-order", crashInstances, 16, func(i int) any {
+		return map[string]any{"orderId": "o-" + strconv.Itoa(i)}
+	})
 }
 
 func TestCrash_KillNine(t *testing.T) {

@@ -283,30 +283,10 @@ func (s *Store) leave() { s.closeMu.RUnlock() }
 // cancelled, so a commit that has started runs to the end, and an error
 // caused by ctx always means that nothing was written.
 func (s *Store) inWriteTx(ctx context.Context, fn func(stmts *txStmts) error) error {
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }() // returns the connection to the pool
-	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(newTxStmts(tx, s.wstmts)); err != nil {
-		s.rollback(ctx, tx)
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		s.rollback(ctx, tx)
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.inTx(ctx, false, fn)
 }
 
-// inLeaseTx is inWriteTx for a change of leases only (claims, renewals):
+// inLeaseTx is inWriteTx for a change of leases only (ClaimTasks):
 // its commit is not synced to disk by itself (synchronous=NORMAL for this
 // transaction), which saves an fsync per claim. Nothing is lost by that:
 // the WAL is written in order, so the next synced commit (Apply, which
@@ -317,22 +297,30 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(stmts *txStmts) error) er
 // completion through either: a claim is only acted on through a synced
 // journal commit.
 func (s *Store) inLeaseTx(ctx context.Context, fn func(stmts *txStmts) error) error {
+	return s.inTx(ctx, true, fn)
+}
+
+// inTx runs fn in a transaction on the writer and commits it if fn returns
+// nil; relaxed commits it with synchronous=NORMAL (see inLeaseTx).
+func (s *Store) inTx(ctx context.Context, relaxed bool, fn func(stmts *txStmts) error) error {
 	conn, err := s.writer.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.Close() }() // returns the connection to the pool
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return err
-	}
-	defer func() {
-		// Back to FULL before anything else uses the connection; if that
-		// fails, the connection is thrown away (a new one gets FULL from
-		// its DSN).
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	if relaxed {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return err
 		}
-	}()
+		defer func() {
+			// Back to FULL before anything else uses the connection; if
+			// that fails, the connection is thrown away (a new one gets
+			// FULL from its DSN).
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
 	tx, err := conn.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return err

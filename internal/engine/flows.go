@@ -260,6 +260,10 @@ func (e *Engine) expireMessages(ctx context.Context) {
 	}
 }
 
+// controlQueues are the step-task queues of the engine's own work for
+// long-running flows, run by nodes with the executor role.
+var controlQueues = []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline}
+
 // control returns the engine's own handler of a step task's queue, if the
 // queue is one of the engine's.
 func (e *Engine) control(queue string) func(context.Context, *ordostore.Task) {
@@ -289,7 +293,7 @@ func (e *Engine) runChild(ctx context.Context, t *ordostore.Task) {
 		return
 	}
 	if !runnable(st, t) {
-		e.applyLogged(ctx, def, st, executor.StepDone{Step: t.StepID, Attempt: -1}, ref)
+		e.drop(ctx, def, st, t)
 		return
 	}
 	var ct executor.ChildTask
@@ -478,14 +482,15 @@ func (e *Engine) tryAdmit(ctx context.Context, t *ordostore.Task) bool {
 }
 
 // finishTask deletes a task of the engine's own, in a transition of its
-// instance that changes nothing else.
+// instance that changes nothing else (as drop does for a task that is out
+// of date).
 func (e *Engine) finishTask(ctx context.Context, t *ordostore.Task) {
 	def, st, err := e.load(ctx, t.InstanceID, true)
 	if err != nil {
 		e.log.ErrorContext(ctx, "loading instance to finish a task", logInstance, t.InstanceID, logTask, t.ID, "error", err)
 		return
 	}
-	e.applyLogged(ctx, def, st, executor.StepDone{Step: t.StepID, Attempt: -1}, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim})
+	e.drop(ctx, def, st, t)
 }
 
 // applyLogged applies cmd and logs a failure: the task's lease runs out and

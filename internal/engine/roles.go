@@ -125,7 +125,7 @@ func (e *Engine) addRoleQueues() {
 		e.steps.addQueue(executor.QueueHTTP)
 		// The engine's own work for long-running flows: child workflows,
 		// parents, cancels, slots, deadlines, receive steps, admissions.
-		for _, q := range []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline} {
+		for _, q := range controlQueues {
 			e.steps.addQueue(q)
 		}
 		e.waits.addQueue("*")

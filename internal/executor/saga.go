@@ -2,7 +2,6 @@ package executor
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/ordoflow/ordo/internal/definition"
 	"github.com/ordoflow/ordo/internal/journal"
@@ -87,8 +86,7 @@ func (d *decider) continueCompensation() {
 	// and need it: wait for it. Steps that only wait (a timer, a message,
 	// a person) are given up.
 	for _, s := range d.def.Steps {
-		if s.Compensate != nil && !Waits(s.Kind) && slices.Contains(
-			[]ordotype.StepStatus{ordotype.StepScheduled, ordotype.StepRunning}, d.status(s.ID)) {
+		if st := d.status(s.ID); s.Compensate != nil && !Waits(s.Kind) && (st == ordotype.StepScheduled || st == ordotype.StepRunning) {
 			return
 		}
 	}
