@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -457,4 +458,59 @@ func TestRemote_TaskCarriesTheTraceContext(t *testing.T) {
 	task := pollOne(t, eng, "w1", "payment")
 	require.Equal(t, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", task.TraceParent,
 		"a worker gets the trace context the instance was started under")
+}
+
+// TestRemote_TimeoutSurvivesARestart checks that a remote task's deadline
+// is durable: the engine that handed the task out stops, and the one
+// opened on the same file after the deadline times the attempt out instead
+// of handing it out again, and refuses the late result.
+func TestRemote_TimeoutSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ordo.db")
+	cfg := &ordo.Config{PollInterval: 20 * time.Millisecond} // a 30s task lease: the timeout is shorter
+	eng, err := ordo.Open(ctx, ordo.SQLite(path), cfg)
+	require.NoError(t, err)
+	deployYAML(t, eng, `workflow: timed
+steps:
+  - id: charge
+    task: {queue: timed}
+    timeout: 300ms
+    retry: {maxAttempts: 2, initialInterval: 1ms, jitter: 0}
+`)
+	id, err := eng.Start(ctx, "timed", nil)
+	require.NoError(t, err)
+	first := pollOne(t, eng, "w1", "timed")
+	require.False(t, first.Deadline.IsZero())
+	require.False(t, first.LeaseUntil.After(first.Deadline))
+	require.NoError(t, eng.Close(ctx))
+
+	time.Sleep(time.Until(first.Deadline) + 50*time.Millisecond)
+	eng, err = ordo.Open(ctx, ordo.SQLite(path), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, eng.Close(context.Background())) })
+
+	var retry *ordo.OpenTask
+	for retry == nil {
+		tasks, err := eng.PollTasks(ctx, &ordo.PollParams{Queues: []string{"timed"}, Worker: "w2", Wait: 5 * time.Second})
+		require.NoError(t, err)
+		for _, tk := range tasks {
+			require.NotEqual(t, first.ID, tk.ID, "the timed-out delivery is not handed out again")
+			retry = tk
+		}
+	}
+	require.Equal(t, 2, retry.Attempt)
+	failed := eventsOf(t, eng, id, "step.failed")
+	require.Len(t, failed, 1)
+	require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
+	require.Contains(t, failed[0]["error"].(map[string]any)["message"], "timeout of 300ms")
+
+	err = eng.CompleteTask(ctx, first.ID, first.Claim, &ordo.TaskCompletion{Output: "late", InstanceID: id})
+	require.ErrorIs(t, err, ordo.ErrLeaseLost)
+	require.Len(t, eventsOf(t, eng, id, "step.rejected"), 1, "the late result is journaled")
+	require.NoError(t, eng.CompleteTask(ctx, retry.ID, retry.Claim, &ordo.TaskCompletion{Output: "on time", InstanceID: id}))
+	inst, err := eng.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, ordo.StatusCompleted, inst.Status)
+	require.JSONEq(t, `"on time"`, string(inst.Output))
 }

@@ -25,6 +25,9 @@ import (
 // A human step (`human: {role: manager, form: <JSON Schema>}`) waits as a
 // task until someone completes it with [Engine.CompleteTask]; its output
 // must satisfy the form, or the completion is refused with a [*FormError].
+// A completion that names its [Person] is refused with an [*AssigneeError]
+// unless the person has the step's role; the HTTP API names the token's
+// roles.
 
 // ErrLeaseLost is returned for a heartbeat, completion or failure of a task
 // whose lease the caller lost: the task is done, it was claimed again after
@@ -37,13 +40,25 @@ var ErrLeaseLost = engine.ErrLeaseLost
 // It matches [ErrInvalid].
 type FormError = engine.FormError
 
+// Person is who completes or fails a human task: a task whose step names a
+// role (`human: {role: approver}`) is refused with an [*AssigneeError]
+// unless Roles holds it. The HTTP API passes the roles its token carries.
+type Person = engine.Person
+
+// AssigneeError is the error of a result for a human task sent by a
+// [Person] who does not have the step's role: Role is that role. Nothing
+// is stored.
+type AssigneeError = engine.AssigneeError
+
 // OpenTask is an open task: a task of a remote queue, leased or not, or a
 // waiting human task.
 //
 // ID and Claim identify the delivery: a completion presents both.
 // IdempotencyKey is the same for every delivery of one attempt. Kind is
 // "task" or "human"; Role and Form are set for human tasks. LeaseUntil is
-// zero and Worker empty when the task is not leased.
+// zero and Worker empty when the task is not leased. Deadline is when the
+// delivery times out by the step's timeout (zero without one): the lease
+// never runs past it, and past it the attempt fails with code timeout.
 type OpenTask = engine.RemoteTask
 
 // PollParams are the parameters of [Engine.PollTasks]: the queues to take
@@ -64,6 +79,14 @@ type TaskCompletion struct {
 	Output      any
 	State       any
 	SideEffects []SideEffect
+	// Person, when set, is who completes a human task, to check its role
+	// against; nil does not check.
+	Person *Person
+	// InstanceID, when set, is the instance the task belongs to, as the
+	// poll gave it: a late completion of a task that is done is then
+	// journaled on it as step.rejected. A task that is open must belong
+	// to it ([ErrInvalid] otherwise).
+	InstanceID string
 }
 
 // TaskFailure says why a task failed. A retryable failure is retried with
@@ -73,6 +96,9 @@ type TaskFailure struct {
 	Message   string
 	Code      string
 	Retryable bool
+	// Person and InstanceID are as in [TaskCompletion].
+	Person     *Person
+	InstanceID string
 }
 
 // PollTasks takes up to p.Max tasks of p.Queues for worker p.Worker,
@@ -112,34 +138,56 @@ func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.T
 //
 // Errors: [ErrLeaseLost] for a late or repeated completion (refused: the
 // engine keeps the first); [ErrNotFound]; [ErrInvalid] (a [*FormError] for
-// a human task) when the result is refused and nothing is stored.
+// a human task) and [*AssigneeError] when the result is refused and
+// nothing is stored.
 func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, c *TaskCompletion) error {
+	_, err := e.CompleteTaskNext(ctx, id, claim, c, nil)
+	return err
+}
+
+// CompletedTask is what [Engine.CompleteTaskNext] did: InstanceID is the
+// instance of the task completed, and Next the tasks it took for the worker.
+type CompletedTask = engine.Completed
+
+// CompleteTaskNext is [Engine.CompleteTask] for a worker that wants its
+// next task in the same call: up to next.Max (default 1, at most 100) of
+// the tasks the completion makes ready on next.Queues, such as the next
+// step of the same instance, are leased to next.Worker and journaled as
+// started in the completion's own transaction, and returned in
+// CompletedTask.Next as [Engine.PollTasks] would return them (next.Wait is
+// ignored: nothing is waited for). With next nil it takes none. A worker
+// that runs a chain of steps so needs no poll between them.
+//
+// Errors: as [Engine.CompleteTask]; [ErrInvalid] also when next names no
+// queue, a built-in one, or no worker.
+func (e *Engine) CompleteTaskNext(ctx context.Context, id int64, claim int, c *TaskCompletion, next *PollParams) (*CompletedTask, error) {
 	if c == nil {
 		c = &TaskCompletion{}
 	}
-	r := &engine.TaskResult{}
+	r := &engine.TaskResult{Person: c.Person, InstanceID: c.InstanceID, Next: next}
 	var err error
 	if c.Output != nil {
 		if r.Output, err = toJSON(c.Output); err != nil {
-			return fmt.Errorf("ordo: complete task %d: output: %v: %w", id, err, ErrInvalid)
+			return nil, fmt.Errorf("ordo: complete task %d: output: %v: %w", id, err, ErrInvalid)
 		}
 	}
 	if c.State != nil {
 		if r.State, err = toJSON(c.State); err != nil {
-			return fmt.Errorf("ordo: complete task %d: state: %v: %w", id, err, ErrInvalid)
+			return nil, fmt.Errorf("ordo: complete task %d: state: %v: %w", id, err, ErrInvalid)
 		}
 	}
 	for i, se := range c.SideEffects {
 		p, err := toJSON(se.Payload)
 		if err != nil {
-			return fmt.Errorf("ordo: complete task %d: side effect %d: %v: %w", id, i, err, ErrInvalid)
+			return nil, fmt.Errorf("ordo: complete task %d: side effect %d: %v: %w", id, i, err, ErrInvalid)
 		}
 		r.Effects = append(r.Effects, executor.Effect{Type: se.Type, Payload: p})
 	}
-	if err := e.eng.CompleteTask(ctx, id, claim, r); err != nil {
-		return fmt.Errorf("ordo: complete: %w", err)
+	done, err := e.eng.CompleteTask(ctx, id, claim, r)
+	if err != nil {
+		return nil, fmt.Errorf("ordo: complete: %w", err)
 	}
-	return nil
+	return done, nil
 }
 
 // FailTask fails a task's attempt. Errors: as [Engine.CompleteTask].
@@ -147,8 +195,8 @@ func (e *Engine) FailTask(ctx context.Context, id int64, claim int, f *TaskFailu
 	if f == nil {
 		f = &TaskFailure{}
 	}
-	r := &engine.TaskResult{Err: &journal.Error{Message: f.Message, Code: f.Code, Retryable: f.Retryable}}
-	if err := e.eng.CompleteTask(ctx, id, claim, r); err != nil {
+	r := &engine.TaskResult{Err: &journal.Error{Message: f.Message, Code: f.Code, Retryable: f.Retryable}, Person: f.Person, InstanceID: f.InstanceID}
+	if _, err := e.eng.CompleteTask(ctx, id, claim, r); err != nil {
 		return fmt.Errorf("ordo: fail: %w", err)
 	}
 	return nil

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -282,4 +285,113 @@ func TestTimers_UntilAndISODuration(t *testing.T) {
 		}
 		require.Equal(t, 1, fired)
 	}
+}
+
+// TestTimers_FireOnceFromConcurrentPasses fires more timers than one page
+// of due timers holds, all due at one instant, from several callers of
+// RunDue at once while the engine's scheduler fires them too. Every timer
+// must be fired once: one step.completed per instance, and no firing that
+// the store's claim check had to turn away as a duplicate.
+func TestTimers_FireOnceFromConcurrentPasses(t *testing.T) {
+	t.Parallel()
+	tt := ordotest.New(t, nil)
+	ctx := t.Context()
+	_, err := tt.Engine.Register(ctx, weekTimerDefinition(), nil)
+	require.NoError(t, err)
+	n := 5000
+	if raceEnabled {
+		n = 2500
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := g; i < n; i += 8 {
+				ids[i] = tt.Start("week", nil)
+			}
+		})
+	}
+	wg.Wait()
+
+	tt.Clock.Advance(week)
+	for range 4 {
+		wg.Go(tt.RunDue)
+	}
+	wg.Wait()
+	tt.RunDue()
+
+	for _, id := range ids {
+		events, err := tt.Engine.Store().ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: id})
+		require.NoError(t, err)
+		fired := 0
+		for _, ev := range events {
+			if ev.Type == "step.completed" && ev.StepID == "wait" {
+				fired++
+			}
+		}
+		require.Equal(t, 1, fired, "instance %s: timer fired %d times", id, fired)
+		tt.RequireStatus(id, ordo.StatusCompleted)
+	}
+	require.Zero(t, tt.Engine.Stats().Duplicates, "a timer was fired twice and turned away by the claim check")
+	left, err := tt.Engine.Store().CountTasks(ctx, &ordostore.CountTasksParams{})
+	require.NoError(t, err)
+	require.Zero(t, left)
+}
+
+// TestTimers_FailedFiringWaitsForALease: on a SQLite file timers are fired
+// without a lease, so a timer whose firing fails (here its instance's
+// stored state cannot be decoded) must be kept back as a lease would keep
+// it: not fired again at once, in a loop, but once the lease duration has
+// passed.
+func TestTimers_FailedFiringWaitsForALease(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ordo.db")
+	quiet := &ordo.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LeaseDuration: time.Minute}
+	open := func() (*ordo.Engine, *ordotest.Driver, *ordotest.FakeClock) {
+		clock := ordotest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		cfg := *quiet
+		cfg.Clock = clock
+		eng, err := ordo.Open(ctx, ordo.SQLite(path), &cfg)
+		require.NoError(t, err)
+		_, err = eng.Register(ctx, weekTimerDefinition(), nil)
+		require.NoError(t, err)
+		return eng, ordotest.Drive(eng, clock), clock
+	}
+
+	eng, _, _ := open()
+	id, err := eng.Start(ctx, "week", nil)
+	require.NoError(t, err)
+	require.NoError(t, eng.Close(ctx))
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `UPDATE instances SET state = CAST('{"id":' AS BLOB) WHERE id = ?`, id)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	eng, drive, clock := open() // cold: the state is read from the file
+	defer func() { require.NoError(t, eng.Close(context.WithoutCancel(ctx))) }()
+	// A timer fired again at once keeps RunDue busy: it fails at this
+	// deadline rather than hangs.
+	runDue := func() {
+		t.Helper()
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		require.NoError(t, drive.RunDue(dctx))
+	}
+	clock.Advance(week)
+	runDue()
+	require.Equal(t, int64(1), eng.Stats().StepsRun, "the timer was fired")
+	for range 3 {
+		runDue()
+	}
+	clock.Advance(30 * time.Second)
+	runDue()
+	require.Equal(t, int64(1), eng.Stats().StepsRun, "a failed timer is not fired again before its lease would end")
+	clock.Advance(30 * time.Second)
+	runDue()
+	require.Equal(t, int64(2), eng.Stats().StepsRun, "a failed timer is fired again once its lease would have ended")
+	left, err := eng.Store().CountTasks(ctx, &ordostore.CountTasksParams{InstanceID: id})
+	require.NoError(t, err)
+	require.Equal(t, 1, left, "the timer is still due")
 }

@@ -47,6 +47,10 @@ type Task struct {
 	State          json.RawMessage `json:"state,omitempty"`
 	// LeaseUntil is when the lease ends; nil when the task is not leased.
 	LeaseUntil *time.Time `json:"leaseUntil,omitempty"`
+	// Deadline is when the delivery times out by the step's timeout: a
+	// result sent later is refused and the attempt fails with code
+	// timeout. Nil when the step has no timeout or the task is not leased.
+	Deadline *time.Time `json:"deadline,omitempty"`
 	// Worker holds the lease; empty when the task is not leased.
 	Worker string `json:"worker,omitempty"`
 	// Kind is [TaskKindTask] or [TaskKindHuman].
@@ -106,6 +110,11 @@ type CompleteRequest struct {
 	// Claim is the lease counter the task was polled with. Human tasks
 	// take none.
 	Claim int `json:"claim,omitempty"`
+	// InstanceID is the instance the task belongs to, as the poll gave
+	// it. Optional: when the task is done already, the refused result is
+	// journaled on that instance (step.rejected); a task that is open
+	// must belong to it.
+	InstanceID string `json:"instanceId,omitempty"`
 	// Output is the step's output, one JSON value; empty means null. For a
 	// human task it must satisfy the step's form.
 	Output json.RawMessage `json:"output,omitempty"`
@@ -113,6 +122,20 @@ type CompleteRequest struct {
 	State json.RawMessage `json:"state,omitempty"`
 	// Effects are side effects to carry out.
 	Effects []Effect `json:"effects,omitempty"`
+	// Next, from a worker, asks for its next task in the answer: up to
+	// Next.Max (0 means 1) of the tasks this completion makes ready on
+	// Next.Queues are leased to Next.Worker, journaled as started, and
+	// returned in TaskResult.Next, as a poll would return them, without
+	// waiting. Human tasks take none.
+	Next *NextRequest `json:"next,omitempty"`
+}
+
+// NextRequest is a completion's request for the worker's next tasks
+// ([CompleteRequest.Next]).
+type NextRequest struct {
+	Queues []string `json:"queues"`
+	Worker string   `json:"worker"`
+	Max    int      `json:"max,omitempty"`
 }
 
 // TaskError is why a worker failed a task.
@@ -126,14 +149,19 @@ type TaskError struct {
 
 // FailRequest fails a task.
 type FailRequest struct {
-	Claim int        `json:"claim,omitempty"`
-	Error *TaskError `json:"error"`
+	Claim int `json:"claim,omitempty"`
+	// InstanceID is as in [CompleteRequest].
+	InstanceID string     `json:"instanceId,omitempty"`
+	Error      *TaskError `json:"error"`
 }
 
 // TaskResult is the answer to a completion or failure.
 type TaskResult struct {
 	ID         string `json:"id"`
 	InstanceID string `json:"instanceId"`
+	// Next are the tasks a completion took for the worker
+	// ([CompleteRequest.Next]), leased to it as if polled.
+	Next []Task `json:"next,omitempty"`
 }
 
 // ListTasksParams filter [Client.ListTasks]. Zero fields do not filter.
@@ -184,10 +212,21 @@ func (c *Client) HeartbeatTask(ctx context.Context, id string, claim int) (time.
 // [CodeTaskNotFound], [CodeInvalidOutput] when a human task's output does
 // not satisfy its form.
 func (c *Client) CompleteTask(ctx context.Context, id string, req *CompleteRequest) error {
+	_, err := c.CompleteTaskNext(ctx, id, req)
+	return err
+}
+
+// CompleteTaskNext is [Client.CompleteTask] returning the server's answer:
+// with req.Next set, it holds the worker's next tasks.
+func (c *Client) CompleteTaskNext(ctx context.Context, id string, req *CompleteRequest) (*TaskResult, error) {
 	if req == nil {
 		req = &CompleteRequest{}
 	}
-	return c.doJSON(ctx, http.MethodPost, "/api/v1/tasks/"+url.PathEscape(id)+"/complete", req, &TaskResult{})
+	var out TaskResult
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/tasks/"+url.PathEscape(id)+"/complete", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // FailTask fails a task. Errors: as [Client.CompleteTask].

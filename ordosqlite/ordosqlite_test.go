@@ -236,6 +236,9 @@ func TestQueryPlans(t *testing.T) {
 		sqlInstanceKey:          "instances_idempotency_key",
 		sqlEvents:               "events_instance_seq",
 		sqlInstancesByID:        "sqlite_autoindex_instances_1",
+		sqlDueTasks:             "tasks_kind_queue_due",
+		sqlDueTasksSame:         "tasks_kind_queue_due (kind=? AND queue=? AND due_at=? AND rowid>?)",
+		sqlDueTasksNext:         "tasks_kind_queue_due",
 	} {
 		rows, err := s.writer.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, make([]any, strings.Count(query, "?"))...)
 		require.NoError(t, err)

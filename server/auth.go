@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ordoflow/ordo"
 	"github.com/ordoflow/ordo/ordoclient"
 )
 
@@ -19,38 +20,47 @@ type authenticator struct {
 type tokenRole struct {
 	digest [sha256.Size]byte
 	role   Role
+	// assignee are the human-task roles the token carries.
+	assignee []string
 }
 
-func newAuthenticator(tokens map[string]Role) *authenticator {
+// caller is who sent a request: the role of its token and the human-task
+// roles the token carries.
+type caller struct {
+	role     Role
+	assignee []string
+}
+
+func newAuthenticator(tokens map[string]Role, taskRoles map[string][]string) *authenticator {
 	a := &authenticator{}
 	for tok, role := range tokens {
-		a.tokens = append(a.tokens, tokenRole{digest: sha256.Sum256([]byte(tok)), role: role})
+		a.tokens = append(a.tokens, tokenRole{digest: sha256.Sum256([]byte(tok)), role: role, assignee: taskRoles[tok]})
 	}
 	return a
 }
 
 func (a *authenticator) enabled() bool { return len(a.tokens) > 0 }
 
-// role returns the role of the request's bearer token.
-func (a *authenticator) role(r *http.Request) (Role, *apiError) {
+// caller returns who sent the request, from its bearer token.
+func (a *authenticator) caller(r *http.Request) (caller, *apiError) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", errorf(ordoclient.CodeUnauthenticated, "this route needs a bearer token (Authorization: Bearer TOKEN)")
+		return caller{}, errorf(ordoclient.CodeUnauthenticated, "this route needs a bearer token (Authorization: Bearer TOKEN)")
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", errorf(ordoclient.CodeUnauthenticated, "the Authorization header must be \"Bearer TOKEN\"")
+		return caller{}, errorf(ordoclient.CodeUnauthenticated, "the Authorization header must be \"Bearer TOKEN\"")
 	}
 	d := sha256.Sum256([]byte(tok))
-	var found Role
+	var found caller
 	for _, t := range a.tokens {
 		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
-			found = t.role
+			found = caller{role: t.role, assignee: t.assignee}
 		}
 	}
-	if found == "" {
-		return "", errorf(ordoclient.CodeUnauthenticated, "unknown token")
+	if found.role == "" {
+		return caller{}, errorf(ordoclient.CodeUnauthenticated, "unknown token")
 	}
 	return found, nil
 }
@@ -61,11 +71,11 @@ func (a *authenticator) authorize(r *http.Request, need Role) *apiError {
 	if need == "" || !a.enabled() {
 		return nil
 	}
-	have, err := a.role(r)
+	c, err := a.caller(r)
 	if err != nil {
 		return err
 	}
-	if have.rank() < need.rank() {
+	if have := c.role; have.rank() < need.rank() {
 		return &apiError{
 			code:    ordoclient.CodeForbidden,
 			message: "role " + string(have) + " may not do this: it needs " + string(need),
@@ -73,4 +83,19 @@ func (a *authenticator) authorize(r *http.Request, need Role) *apiError {
 		}
 	}
 	return nil
+}
+
+// person returns who sends a request, for the engine to check a human
+// task's role against: nil when the server is open (no tokens), where
+// anyone may complete any human task.
+func (a *authenticator) person(r *http.Request) (*ordo.Person, Role) {
+	if !a.enabled() {
+		return nil, ""
+	}
+	c, err := a.caller(r)
+	if err != nil {
+		// The route's authorization let the request in: not reached.
+		return &ordo.Person{}, ""
+	}
+	return &ordo.Person{Roles: c.assignee}, c.role
 }

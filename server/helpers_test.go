@@ -64,11 +64,17 @@ type testBundle struct {
 // temporary SQLite file, and stops it when the test ends.
 func setup(t testing.TB, opts *Options) *testBundle {
 	t.Helper()
+	return setupEngine(t, opts, &ordo.Config{})
+}
+
+// setupEngine is setup with an engine configured by cfg (its Logger and
+// PollInterval are set here).
+func setupEngine(t testing.TB, opts *Options, cfg *ordo.Config) *testBundle {
+	t.Helper()
 	ctx := context.Background()
-	eng, err := ordo.Open(ctx, ordo.SQLite(filepath.Join(t.TempDir(), "ordo.db")), &ordo.Config{
-		Logger:       slog.New(slog.DiscardHandler),
-		PollInterval: 50 * time.Millisecond,
-	})
+	c := *cfg
+	c.Logger, c.PollInterval = slog.New(slog.DiscardHandler), 50*time.Millisecond
+	eng, err := ordo.Open(ctx, ordo.SQLite(filepath.Join(t.TempDir(), "ordo.db")), &c)
 	require.NoError(t, err)
 	if opts == nil {
 		opts = &Options{}

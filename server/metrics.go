@@ -177,9 +177,6 @@ var (
 	queueDepthDesc = prometheus.NewDesc("ordo_queue_depth",
 		"Tasks not yet done (due or not, leased or not), by kind (step, effect, timer) and queue, read from the store.",
 		[]string{"kind", "queue"}, nil)
-	expiredLeasesDesc = prometheus.NewDesc("ordo_queue_expired_leases",
-		"Tasks whose lease ran out before their holder finished them (to be claimed again), by kind and queue, read from the store.",
-		[]string{"kind", "queue"}, nil)
 	storeUpDesc = prometheus.NewDesc("ordo_metrics_store_up",
 		"1 when the store answered the scrape's queries, 0 when it did not.",
 		nil, nil)
@@ -201,6 +198,7 @@ var engineCounters = []struct {
 	{"ordo_engine_effects_run_total", "Side-effect tries performed by this process.", func(s ordo.Stats) int64 { return s.EffectsRun }},
 	{"ordo_engine_effect_failures_total", "Side-effect tries that failed in this process.", func(s ordo.Stats) int64 { return s.EffectFailures }},
 	{"ordo_engine_claimed_tasks_total", "Tasks claimed from the store by this process's scheduler.", func(s ordo.Stats) int64 { return s.ClaimedTasks }},
+	{"ordo_task_lease_expiries_total", "Tasks this process claimed again after their holder's lease ran out (a node or worker died, stalled or stopped heartbeating), or was handed back by a stopping node.", func(s ordo.Stats) int64 { return s.LeaseExpiries }},
 }
 
 func init() {
@@ -216,7 +214,6 @@ type engineCollector struct{ eng *ordo.Engine }
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- instancesDesc
 	ch <- queueDepthDesc
-	ch <- expiredLeasesDesc
 	ch <- storeUpDesc
 	for _, d := range engineCounterDescs {
 		ch <- d
@@ -265,7 +262,6 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, q := range queues {
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(q.N), string(q.Kind), q.Queue)
-		ch <- prometheus.MustNewConstMetric(expiredLeasesDesc, prometheus.GaugeValue, float64(q.Expired), string(q.Kind), q.Queue)
 	}
 	ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up)
 }

@@ -21,7 +21,9 @@
 //
 // [Options.Tokens] maps bearer tokens to roles: [RoleReader] may read,
 // [RoleOperator] may also start, resubmit and cancel instances, [RoleAdmin]
-// may also deploy definitions. Without tokens the API is open, which [New]
+// may also deploy definitions. A human task assigned to a role (`human:
+// {role: approver}`) may be completed or failed only with a token that
+// carries that role too ([Options.TaskRoles]). Without tokens the API is open, which [New]
 // allows only on a loopback address unless [Options.Insecure] is set.
 // /healthz, /readyz and /api/v1/openapi.json never need a token.
 //
@@ -47,6 +49,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +111,12 @@ type Options struct {
 	// to anyone who can reach it, which is allowed only on a loopback
 	// address (127.0.0.0/8, ::1, localhost) or with Insecure.
 	Tokens map[string]Role
+	// TaskRoles gives tokens of Tokens the roles human tasks are assigned
+	// to: a human step with `role: approver` may be completed or failed
+	// only with a token whose list holds "approver" (and whose role in
+	// Tokens is operator or admin). These roles grant nothing else. When
+	// Tokens is empty (an open server) anyone may complete any human task.
+	TaskRoles map[string][]string
 	// Insecure allows running with no Tokens on an address that is not
 	// loopback. It does not turn authentication off when Tokens are given.
 	Insecure bool
@@ -150,6 +159,16 @@ func (o *Options) validate() error {
 		}
 		if !role.Valid() {
 			return fmt.Errorf("server: Options.Tokens: role %q is not reader, operator or admin", role)
+		}
+	}
+	for tok, roles := range o.TaskRoles {
+		if _, ok := o.Tokens[tok]; !ok {
+			return errors.New("server: Options.TaskRoles has a token that is not in Options.Tokens")
+		}
+		for _, r := range roles {
+			if strings.TrimSpace(r) == "" {
+				return errors.New("server: Options.TaskRoles has an empty role")
+			}
 		}
 	}
 	if len(o.Tokens) == 0 && !o.Insecure && !IsLoopback(host) {
@@ -219,7 +238,7 @@ func New(opts *Options) (*Server, error) {
 		eng:     o.Engine,
 		addr:    o.Addr,
 		maxBody: o.MaxBodyBytes,
-		auth:    newAuthenticator(o.Tokens),
+		auth:    newAuthenticator(o.Tokens, o.TaskRoles),
 		logger:  o.Logger,
 		metrics: o.Metrics,
 		mux:     http.NewServeMux(),

@@ -387,6 +387,8 @@ func TestNew(t *testing.T) {
 		{"BadAddr", &Options{Engine: eng, Addr: "nope"}, "Options.Addr"},
 		{"BadRole", &Options{Engine: eng, Addr: ":0", Tokens: map[string]Role{"t": "root"}}, `role "root"`},
 		{"EmptyToken", &Options{Engine: eng, Addr: ":0", Tokens: map[string]Role{"": RoleAdmin}}, "empty token"},
+		{"TaskRolesUnknownToken", &Options{Engine: eng, Addr: ":0", Tokens: map[string]Role{"t": RoleOperator}, TaskRoles: map[string][]string{"u": {"approver"}}}, "not in Options.Tokens"},
+		{"TaskRolesEmptyRole", &Options{Engine: eng, Addr: ":0", Tokens: map[string]Role{"t": RoleOperator}, TaskRoles: map[string][]string{"t": {""}}}, "empty role"},
 		{"NegativeBody", &Options{Engine: eng, MaxBodyBytes: -1}, "MaxBodyBytes"},
 		{"OpenOnLoopback", &Options{Engine: eng, Addr: "127.0.0.1:0"}, ""},
 		{"OpenOnLocalhost", &Options{Engine: eng, Addr: "localhost:0"}, ""},

@@ -27,20 +27,11 @@ func (s *Server) pollTasks(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	switch {
-	case len(req.Queues) == 0:
-		return invalidParam("queues", "queues must name at least one queue")
-	case strings.TrimSpace(req.Worker) == "":
-		return invalidParam("worker", "worker must name the worker (its tasks are leased to it)")
-	case req.Max < 0:
-		return invalidParam("max", "max must be from 1 to %d (0 means 1), not %d", maxPollTasks, req.Max)
-	case req.WaitSeconds < 0:
-		return invalidParam("waitSeconds", "waitSeconds must be from 0 to %d, not %d", maxPollWait, req.WaitSeconds)
+	if err := checkTake("", req.Queues, req.Worker, req.Max); err != nil {
+		return err
 	}
-	for i, q := range req.Queues {
-		if q == "" || strings.HasPrefix(q, "ordo.") {
-			return invalidParam("queues", "queues[%d] %q cannot be polled: it is empty or a built-in ordo.* queue", i, q)
-		}
+	if req.WaitSeconds < 0 {
+		return invalidParam("waitSeconds", "waitSeconds must be from 0 to %d, not %d", maxPollWait, req.WaitSeconds)
 	}
 	// A stopping server ends its waiting polls at once, with no task.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -67,6 +58,25 @@ func (s *Server) pollTasks(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// checkTake checks what a worker asks to take, in a poll or (prefix
+// "next.") with a completion: the queues, its name and how many tasks.
+func checkTake(prefix string, queues []string, worker string, max int) error {
+	switch {
+	case len(queues) == 0:
+		return invalidParam(prefix+"queues", "%squeues must name at least one queue", prefix)
+	case strings.TrimSpace(worker) == "":
+		return invalidParam(prefix+"worker", "%sworker must name the worker (its tasks are leased to it)", prefix)
+	case max < 0:
+		return invalidParam(prefix+"max", "%smax must be from 1 to %d (0 means 1), not %d", prefix, maxPollTasks, max)
+	}
+	for i, q := range queues {
+		if q == "" || strings.HasPrefix(q, "ordo.") {
+			return invalidParam(prefix+"queues", "%squeues[%d] %q cannot be polled: it is empty or a built-in ordo.* queue", prefix, i, q)
+		}
+	}
+	return nil
+}
+
 // taskID reads the {id} path parameter: a task ID is a positive integer.
 func taskID(r *http.Request) (int64, error) {
 	v := r.PathValue("id")
@@ -77,10 +87,19 @@ func taskID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// taskError translates the engine's errors about one task.
-func taskError(id int64, err error) error {
+// taskError translates the engine's errors about one task; role is the
+// role of the caller's token ("" when the server has no tokens).
+func taskError(id int64, role Role, err error) error {
 	var fe *ordo.FormError
+	var ae *ordo.AssigneeError
 	switch {
+	case errors.As(err, &ae):
+		return &apiError{
+			code: ordoclient.CodeForbidden,
+			message: fmt.Sprintf("task %d is a human task for role %s, which this token does not carry (list the role with the token's: tokens: {TOKEN: [%s, %s]})",
+				id, ae.Role, role, ae.Role),
+			details: map[string]any{"role": role, "needs": ae.Role},
+		}
 	case errors.As(err, &fe):
 		return &apiError{
 			code:    ordoclient.CodeInvalidOutput,
@@ -115,7 +134,7 @@ func (s *Server) heartbeatTask(w http.ResponseWriter, r *http.Request) error {
 	}
 	until, err := s.eng.HeartbeatTask(r.Context(), id, req.Claim)
 	if err != nil {
-		return taskError(id, err)
+		return taskError(id, "", err)
 	}
 	writeJSON(w, http.StatusOK, &ordoclient.HeartbeatResult{LeaseUntil: until})
 	return nil
@@ -134,7 +153,7 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
 	if req.Claim < 0 {
 		return invalidParam("claim", "claim must be the positive claim the task was polled with, not %d", req.Claim)
 	}
-	c := &ordo.TaskCompletion{}
+	c := &ordo.TaskCompletion{InstanceID: req.InstanceID}
 	if len(req.Output) > 0 {
 		c.Output = req.Output
 	}
@@ -151,11 +170,24 @@ func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
 		}
 		c.SideEffects = append(c.SideEffects, se)
 	}
-	instance := s.taskInstance(r, id)
-	if err := s.eng.CompleteTask(r.Context(), id, req.Claim, c); err != nil {
-		return taskError(id, err)
+	var role Role
+	c.Person, role = s.auth.person(r)
+	var next *ordo.PollParams
+	if n := req.Next; n != nil {
+		if err := checkTake("next.", n.Queues, n.Worker, n.Max); err != nil {
+			return err
+		}
+		next = &ordo.PollParams{Queues: n.Queues, Worker: n.Worker, Max: min(n.Max, maxPollTasks)}
 	}
-	writeJSON(w, http.StatusOK, &ordoclient.TaskResult{ID: strconv.FormatInt(id, 10), InstanceID: instance})
+	done, err := s.eng.CompleteTaskNext(r.Context(), id, req.Claim, c, next)
+	if err != nil {
+		return taskError(id, role, err)
+	}
+	out := &ordoclient.TaskResult{ID: strconv.FormatInt(id, 10), InstanceID: done.InstanceID}
+	for _, t := range done.Next {
+		out.Next = append(out.Next, taskJSON(t))
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -176,9 +208,11 @@ func (s *Server) failTask(w http.ResponseWriter, r *http.Request) error {
 		return invalidParam("error", "error.message is required: say why the task failed")
 	}
 	instance := s.taskInstance(r, id)
-	f := &ordo.TaskFailure{Message: req.Error.Message, Code: req.Error.Code, Retryable: req.Error.Retryable}
+	f := &ordo.TaskFailure{Message: req.Error.Message, Code: req.Error.Code, Retryable: req.Error.Retryable, InstanceID: req.InstanceID}
+	var role Role
+	f.Person, role = s.auth.person(r)
 	if err := s.eng.FailTask(r.Context(), id, req.Claim, f); err != nil {
-		return taskError(id, err)
+		return taskError(id, role, err)
 	}
 	writeJSON(w, http.StatusOK, &ordoclient.TaskResult{ID: strconv.FormatInt(id, 10), InstanceID: instance})
 	return nil
@@ -241,7 +275,7 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 	}
 	t, err := s.eng.GetTask(r.Context(), id)
 	if err != nil {
-		return taskError(id, err)
+		return taskError(id, "", err)
 	}
 	writeJSON(w, http.StatusOK, taskJSON(t))
 	return nil
@@ -254,7 +288,7 @@ func taskJSON(t *ordo.OpenTask) ordoclient.Task {
 		Workflow: t.Workflow, Version: t.Version, Step: t.Step, Queue: t.Queue, Command: t.Command,
 		Attempt: t.Attempt, IdempotencyKey: t.IdempotencyKey,
 		Input: rawJSON(t.Input), WorkflowInput: rawJSON(t.WorkflowInput), State: rawJSON(t.State),
-		LeaseUntil: timePtr(t.LeaseUntil), Worker: t.Worker, Kind: t.Kind,
+		LeaseUntil: timePtr(t.LeaseUntil), Deadline: timePtr(t.Deadline), Worker: t.Worker, Kind: t.Kind,
 		Role: t.Role, Form: rawJSONOmit(t.Form), CreatedAt: t.CreatedAt, TraceParent: t.TraceParent,
 		Params: rawJSONOmit(t.Params),
 	}

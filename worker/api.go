@@ -63,6 +63,9 @@ func taskOf(t *ordoclient.Task) *Task {
 	if t.LeaseUntil != nil {
 		wt.LeaseUntil = *t.LeaseUntil
 	}
+	if t.Deadline != nil {
+		wt.Deadline = *t.Deadline
+	}
 	return wt
 }
 
@@ -77,16 +80,26 @@ func (a *api) heartbeat(ctx context.Context, id string, claim int) (time.Time, e
 	return a.c.HeartbeatTask(ctx, id, claim)
 }
 
-func (a *api) complete(ctx context.Context, id string, req *ordoclient.CompleteRequest) error {
+// complete sends a completion and returns the tasks the server took for
+// the worker with it (req.Next).
+func (a *api) complete(ctx context.Context, id string, req *ordoclient.CompleteRequest) ([]*Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	return a.c.CompleteTask(ctx, id, req)
+	res, err := a.c.CompleteTaskNext(ctx, id, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Task, len(res.Next))
+	for i := range res.Next {
+		out[i] = taskOf(&res.Next[i])
+	}
+	return out, nil
 }
 
-func (a *api) fail(ctx context.Context, id string, claim int, msg, code string, retryable bool) error {
+func (a *api) fail(ctx context.Context, t *Task, msg, code string, retryable bool) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	return a.c.FailTask(ctx, id, &ordoclient.FailRequest{Claim: claim, Error: &ordoclient.TaskError{Message: msg, Code: code, Retryable: retryable}})
+	return a.c.FailTask(ctx, t.ID, &ordoclient.FailRequest{Claim: t.Claim, InstanceID: t.InstanceID, Error: &ordoclient.TaskError{Message: msg, Code: code, Retryable: retryable}})
 }
 
 // completion turns a handler's result into a completion request.

@@ -43,6 +43,10 @@ type Task struct {
 	// LeaseUntil is when the lease ends unless it is renewed; the worker
 	// renews it while the handler runs.
 	LeaseUntil time.Time
+	// Deadline is when the task times out by its step's timeout (zero
+	// when the step has none): the handler's context ends then, and a
+	// result sent later is refused (the attempt fails with code timeout).
+	Deadline time.Time
 	// Kind is "task" for a task step, "human" for a human step.
 	Kind string
 	// Role and Form are set for human steps: the assignee role and the JSON

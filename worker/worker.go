@@ -8,10 +8,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/ordoflow/ordo/ordoclient"
 )
 
 // Defaults of [Options].
@@ -250,12 +253,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		backoff = 0
 		for _, t := range tasks {
-			fn := handlers[t.Queue]
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
 				defer func() { <-slots }()
-				w.run(hctx, t, fn)
+				// A completion brings the next task ready on the worker's
+				// queues, if there is one: the slot runs it at once.
+				for t != nil {
+					var next *ordoclient.NextRequest
+					if ctx.Err() == nil {
+						next = &ordoclient.NextRequest{Queues: queues, Worker: w.opts.Name, Max: 1}
+					}
+					t = w.run(hctx, t, handlers[t.Queue], next)
+				}
 			}()
 		}
 	}
@@ -278,17 +288,27 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // run runs one task: the handler, with a heartbeat beside it, then the
-// completion or failure.
-func (w *Worker) run(ctx context.Context, t *Task, fn HandlerFunc) {
-	log := w.log.With("task", t.ID, "instance", t.InstanceID, "step", t.Step, "attempt", t.Attempt)
+// completion or failure. With next set, the completion asks for the
+// worker's next task, which run returns (nil when none came).
+func (w *Worker) run(ctx context.Context, t *Task, fn HandlerFunc, next *ordoclient.NextRequest) *Task {
+	log := slog.New(&taskAttrs{h: w.log.Handler(), attrs: []slog.Attr{
+		slog.String("task", t.ID), slog.String("instance", t.InstanceID), slog.String("step", t.Step), slog.Int("attempt", t.Attempt),
+	}})
 	if fn == nil {
 		// The server handed out a task of a queue this worker did not ask
 		// for; fail it so that it is retried elsewhere.
-		w.finish(ctx, log, t, nil, fmt.Errorf("worker %s has no handler for queue %q", w.opts.Name, t.Queue))
-		return
+		w.finish(ctx, log, t, nil, fmt.Errorf("worker %s has no handler for queue %q", w.opts.Name, t.Queue), nil)
+		return nil
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if !t.Deadline.IsZero() {
+		// The step's timeout bounds the handler, as it bounds one that
+		// runs in the engine.
+		var cancelDeadline context.CancelFunc
+		tctx, cancelDeadline = context.WithDeadline(tctx, t.Deadline)
+		defer cancelDeadline()
+	}
 	// The heartbeat has a context of its own, so that a heartbeat request
 	// under way when the handler returns is abandoned rather than waited
 	// for.
@@ -303,9 +323,9 @@ func (w *Worker) run(ctx context.Context, t *Task, fn HandlerFunc) {
 	<-hbDone
 	if errors.Is(context.Cause(tctx), ErrLeaseLost) {
 		log.Warn("lease lost while the handler ran; its result is dropped (the task is, or will be, run by another worker)")
-		return
+		return nil
 	}
-	w.finish(ctx, log, t, res, err)
+	return w.finish(ctx, log, t, res, err, next)
 }
 
 func safeCall(ctx context.Context, fn HandlerFunc, t *Task) (res *Result, err error) {
@@ -361,19 +381,29 @@ func (w *Worker) heartbeat(ctx context.Context, log *slog.Logger, t *Task, cance
 // the server does not answer, until a minute after the lease ends: after
 // that, the task belongs to whoever takes it next. A result the server
 // refuses for good (an output a human task's form does not take, say) fails
-// the task instead, without retries.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Result, herr error) {
+// the task instead, without retries. A completion sent with next returns
+// the next task the server took for the worker, if any.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Result, herr error, next *ordoclient.NextRequest) *Task {
 	if herr == nil {
 		req, err := completion(res)
 		if err == nil {
-			req.Claim = t.Claim
-			err = w.send(ctx, log, t, func(ctx context.Context) error { return w.api.complete(ctx, t.ID, req) })
+			req.Claim, req.InstanceID = t.Claim, t.InstanceID
+			req.Next = next
+			var taken []*Task
+			err = w.send(ctx, log, t, func(ctx context.Context) error {
+				var err error
+				taken, err = w.api.complete(ctx, t.ID, req)
+				return err
+			})
 			if err == nil {
 				log.Debug("task completed")
-				return
+				if len(taken) > 0 {
+					return taken[0] // Max 1: at most one
+				}
+				return nil
 			}
 			if !isPermanent(err) || isLeaseLost(err) {
-				return
+				return nil
 			}
 			log.Error("the server refused the task's result; failing the task", "error", err)
 			err = NonRetryable(WithCode("result_refused", fmt.Errorf("the server refused the result: %w", err)))
@@ -382,13 +412,14 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Res
 	}
 	msg, code, retryable := classify(herr)
 	err := w.send(ctx, log, t, func(ctx context.Context) error {
-		return w.api.fail(ctx, t.ID, t.Claim, msg, code, retryable)
+		return w.api.fail(ctx, t, msg, code, retryable)
 	})
 	if err == nil {
 		log.Info("task failed", "error", herr, "code", code, "retryable", retryable)
 	} else if isPermanent(err) && !isLeaseLost(err) {
 		log.Error("the server refused the task's failure", "error", err)
 	}
+	return nil
 }
 
 // send calls fn until it succeeds, the server refuses it for good, or the
@@ -430,4 +461,28 @@ func nextBackoff(d time.Duration) time.Duration {
 	}
 	d = min(d, 5*time.Second)
 	return d/2 + rand.N(d/2+1)
+}
+
+// taskAttrs adds a task's attributes to what is logged about it. Unlike
+// slog.Logger.With, which has the handler format them at once, it hands
+// them over only when a record is logged: most tasks log nothing.
+type taskAttrs struct {
+	h     slog.Handler
+	attrs []slog.Attr
+}
+
+func (a *taskAttrs) Enabled(ctx context.Context, level slog.Level) bool {
+	return a.h.Enabled(ctx, level)
+}
+
+func (a *taskAttrs) Handle(ctx context.Context, r slog.Record) error {
+	return a.h.WithAttrs(a.attrs).Handle(ctx, r)
+}
+
+func (a *taskAttrs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &taskAttrs{h: a.h, attrs: append(slices.Clip(a.attrs), attrs...)}
+}
+
+func (a *taskAttrs) WithGroup(name string) slog.Handler {
+	return a.h.WithAttrs(a.attrs).WithGroup(name)
 }

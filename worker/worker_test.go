@@ -126,6 +126,9 @@ func TestWorker_RunsAWorkflow(t *testing.T) {
 	require.JSONEq(t, `{"orderId":"o-3","amount":13}`, string(pay.WorkflowInput))
 	require.False(t, pay.LeaseUntil.IsZero())
 	require.Equal(t, "task", pay.Kind)
+	// Each pay's completion brought one of pick and label back to the
+	// worker, leased and started, without a poll.
+	require.GreaterOrEqual(t, b.eng.Stats().TakenNext, int64(len(ids)))
 }
 
 func TestWorker_Errors(t *testing.T) {
@@ -376,9 +379,62 @@ func TestWorker_LateCompletionIsDropped(t *testing.T) {
 
 	evs := b.journal(t, id)
 	require.Equal(t, 1, count(evs, "step.completed", "only"), "the late result was not applied")
+	// The task was done when w1's result came: the worker named the
+	// instance, so the refusal is journaled there.
+	require.Equal(t, 1, count(evs, "step.rejected", "only"), "the late result is journaled once")
+	for _, e := range evs {
+		if e.Type == "step.rejected" {
+			require.Contains(t, string(e.Data), `"worker":"w1"`)
+			require.Contains(t, string(e.Data), "the task is done")
+		}
+	}
 	got, err := b.client.Get(context.Background(), id)
 	require.NoError(t, err)
 	require.Equal(t, `"from w2"`, string(got.Output))
+}
+
+// TestWorker_StepTimeoutEndsTheHandler checks that a step's timeout is the
+// deadline of the handler's context, and that the attempt that ran past it
+// times out on the server and is retried.
+func TestWorker_StepTimeoutEndsTheHandler(t *testing.T) {
+	t.Parallel()
+	b := startServer(t, 30*time.Second)
+	b.deploy(t, `workflow: timed
+retry: {maxAttempts: 2, initialInterval: 10ms, backoffFactor: 1}
+steps:
+  - id: only
+    task: {queue: q}
+    timeout: 400ms
+`)
+	w, err := worker.New(b.workerOptions("w1"))
+	require.NoError(t, err)
+	var first atomic.Bool
+	ended := make(chan error, 1)
+	w.Handle("q", func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
+		if first.CompareAndSwap(false, true) {
+			if task.Deadline.IsZero() {
+				ended <- errors.New("the task has no deadline")
+				return nil, errors.New("no deadline")
+			}
+			<-ctx.Done() // works until the step's timeout
+			ended <- ctx.Err()
+			return nil, ctx.Err()
+		}
+		return &worker.Result{Output: "in time"}, nil
+	})
+	run(t, w)
+	id := b.start(t, "timed", `{}`)
+	require.ErrorIs(t, <-ended, context.DeadlineExceeded)
+	inst := b.wait(t, id)
+	require.Equal(t, ordo.StatusCompleted, inst.Status)
+	require.Equal(t, `"in time"`, string(inst.Output))
+	evs := b.journal(t, id)
+	require.Equal(t, 1, count(evs, "step.failed", "only"))
+	for _, e := range evs {
+		if e.Type == "step.failed" {
+			require.Contains(t, string(e.Data), `"code":"timeout"`)
+		}
+	}
 }
 
 // Stopping a worker lets its handlers in flight finish and sends their

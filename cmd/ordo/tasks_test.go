@@ -39,11 +39,12 @@ func TestTaskVerbs(t *testing.T) {
 	outFile := filepath.Join(dir, "out.json")
 	require.NoError(t, os.WriteFile(outFile, []byte(`{"approved": true}`), 0o600))
 
-	srv := startServer(t, bin, []string{"ORDO_TOKENS=adm=admin,op=operator,rd=reader"},
+	srv := startServer(t, bin, []string{"ORDO_TOKENS=adm=admin,op=operator,rd=reader,mgr=operator+manager"},
 		"server", "--db", filepath.Join(dir, "ordo.db"), "--addr", "127.0.0.1:0")
 	admin := []string{"--server", srv.url, "--token", "adm"}
 	op := []string{"ORDO_SERVER=" + srv.url, "ORDO_TOKEN=op"}
 	read := []string{"ORDO_SERVER=" + srv.url, "ORDO_TOKEN=rd"}
+	manager := []string{"ORDO_SERVER=" + srv.url, "ORDO_TOKEN=mgr"}
 
 	_, errOut, code := ordo(t, bin, nil, append([]string{"deploy", defFile}, admin...)...)
 	require.Equal(t, 0, code, errOut)
@@ -68,12 +69,20 @@ func TestTaskVerbs(t *testing.T) {
 	require.Equal(t, "manager", tasks[0]["role"])
 
 	// An output the form refuses: exit 1, and the message says where.
-	_, errOut, code = ordo(t, bin, op, "complete", human, "--output", `{"approved":"yes"}`)
+	_, errOut, code = ordo(t, bin, manager, "complete", human, "--output", `{"approved":"yes"}`)
 	require.Equal(t, 1, code, errOut)
 	require.Contains(t, errOut, "/approved")
-	// The reader may not complete; bad usage is 2; an unknown task 3.
+	// The reader may not complete, nor may tokens without the task's role
+	// (admin too); bad usage is 2; an unknown task 3.
 	_, errOut, code = ordo(t, bin, read, "complete", human, "--output", `{"approved":true}`)
 	require.Equal(t, 4, code, errOut)
+	for _, env := range [][]string{op, {"ORDO_SERVER=" + srv.url, "ORDO_TOKEN=adm"}} {
+		_, errOut, code = ordo(t, bin, env, "complete", human, "--output", `{"approved":true}`)
+		require.Equal(t, 4, code, errOut)
+		require.Contains(t, errOut, "role manager")
+		_, errOut, code = ordo(t, bin, env, "fail", human, "--error", "no")
+		require.Equal(t, 4, code, errOut)
+	}
 	for _, args := range [][]string{
 		{"complete", "abc", "--output", "{}"},
 		{"complete", human},
@@ -88,7 +97,7 @@ func TestTaskVerbs(t *testing.T) {
 	_, errOut, code = ordo(t, bin, op, "complete", "987654", "--output", "{}")
 	require.Equal(t, 3, code, errOut)
 
-	out, errOut, code = ordo(t, bin, op, "complete", human, "--output", "@"+outFile)
+	out, errOut, code = ordo(t, bin, manager, "complete", human, "--output", "@"+outFile)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "task "+human+" completed")
 
@@ -118,6 +127,20 @@ func TestTaskVerbs(t *testing.T) {
 	_, errOut, code = ordo(t, bin, op, "fail", task.ID, "--error", "again", "--claim", "1")
 	require.Equal(t, 1, code, errOut)
 	require.True(t, strings.Contains(errOut, "lease lost"), errOut)
+	// Naming the instance, the refused failure of the task that is done is
+	// journaled on it.
+	_, errOut, code = ordo(t, bin, op, "fail", task.ID, "--error", "again", "--claim", "1", "--instance", started.ID)
+	require.Equal(t, 1, code, errOut)
+	events, err := c.Journal(ctx, started.ID)
+	require.NoError(t, err)
+	var rejected []string
+	for _, ev := range events {
+		if ev.Type == "step.rejected" {
+			rejected = append(rejected, string(ev.Data))
+		}
+	}
+	require.Len(t, rejected, 1, "only the request that named the instance is journaled")
+	require.Contains(t, rejected[0], "failure with claim 1 refused: the task is done")
 
 	require.Eventually(t, func() bool {
 		inst, err := c.Get(ctx, started.ID)

@@ -58,6 +58,10 @@ type Options struct {
 	// connection pool, as separate processes would. 0 or 1: one engine
 	// with every role.
 	Nodes int
+	// Spread, for timers, spreads the due times evenly over [T, T+Spread)
+	// instead of putting them all at T; lateness is then measured from
+	// each timer's own due time.
+	Spread time.Duration
 }
 
 // Result is what a run measured. Its JSON form is `ordo bench -o json`.
@@ -74,8 +78,12 @@ type Result struct {
 	// PerSecond is instances per second; for timers, timers fired per
 	// second from T to the last firing.
 	PerSecond float64 `json:"per_second"`
-	// FirstMs is, for timers, the lateness of the first timer fired.
+	// FirstMs is, for timers, the least lateness: with every timer due at
+	// T, that of the first timer fired.
 	FirstMs float64 `json:"first_ms,omitempty"`
+	// SpreadSeconds is, for timers, the span their due times cover (0:
+	// all due at T).
+	SpreadSeconds float64 `json:"spread_seconds,omitempty"`
 	// P50Ms, P99Ms and MaxMs are start-to-finish latencies; for timers,
 	// lateness: completion time − T.
 	// Workers and WorkerConcurrency are set by RunServer: the worker SDK

@@ -142,3 +142,15 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestRun_TimersSpread(t *testing.T) {
+	t.Parallel()
+	res, err := Run(t.Context(), Options{Workload: WorkloadTimers, Instances: 300, Concurrency: 20, Spread: 500 * time.Millisecond})
+	require.NoError(t, err, "every timer fired, none before its own due time")
+	require.Equal(t, 0.5, res.SpreadSeconds)
+	require.GreaterOrEqual(t, res.Seconds, 0.495, "the last timer is due near T+500ms")
+	require.GreaterOrEqual(t, res.MaxMs, res.P99Ms)
+	var out strings.Builder
+	res.Print(&out)
+	require.Contains(t, out.String(), "due evenly from T to T+0.5s")
+}

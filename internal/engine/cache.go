@@ -52,21 +52,22 @@ func (c *stateCache) get(id string) (*definition.Workflow, *journal.State) {
 	return nil, nil
 }
 
-// latest returns the pending state if there is one, else the committed one.
-func (c *stateCache) latest(id string) (*definition.Workflow, *journal.State) {
+// latest returns the pending state if there is one (pending true), else
+// the committed one.
+func (c *stateCache) latest(id string) (def *definition.Workflow, st *journal.State, pending bool) {
 	if c.max < 0 {
-		return nil, nil
+		return nil, nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ent := c.m[id]
 	switch {
 	case ent == nil:
-		return nil, nil
+		return nil, nil, false
 	case ent.pending != nil:
-		return ent.def, ent.pending
+		return ent.def, ent.pending, true
 	}
-	return ent.def, ent.committed
+	return ent.def, ent.committed, false
 }
 
 // setPending records a decided state whose commit is on its way.

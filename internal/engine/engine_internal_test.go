@@ -69,18 +69,20 @@ func TestStateCache_PendingAndCommitted(t *testing.T) {
 
 	_, got := c.get("i")
 	require.Equal(t, int64(3), got.Seq, "readers see only committed state")
-	_, got = c.latest("i")
+	_, got, pending := c.latest("i")
 	require.Equal(t, int64(5), got.Seq, "deciders build on the pending state")
+	require.True(t, pending)
 
 	c.commit("i", nil, st("i", 5, ordotype.StatusRunning))
-	_, got = c.latest("i")
+	_, got, pending = c.latest("i")
 	require.Equal(t, int64(5), got.Seq)
+	require.False(t, pending, "committed")
 	c.commit("i", nil, st("i", 4, ordotype.StatusRunning))
 	_, got = c.get("i")
 	require.Equal(t, int64(5), got.Seq, "an older commit never replaces a newer one")
 
 	c.commit("i", nil, st("i", 9, ordotype.StatusCompleted))
-	_, got = c.latest("i")
+	_, got, _ = c.latest("i")
 	require.Nil(t, got, "finished instances leave the cache")
 
 	for i := range 20 {

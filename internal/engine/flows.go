@@ -262,7 +262,7 @@ func (e *Engine) expireMessages(ctx context.Context) {
 
 // controlQueues are the step-task queues of the engine's own work for
 // long-running flows, run by nodes with the executor role.
-var controlQueues = []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline}
+var controlQueues = []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline, executor.QueueHuman}
 
 // control returns the engine's own handler of a step task's queue, if the
 // queue is one of the engine's.
@@ -278,8 +278,30 @@ func (e *Engine) control(queue string) func(context.Context, *ordostore.Task) {
 		return e.runRelease
 	case executor.QueueDeadline:
 		return e.runDeadline
+	case executor.QueueHuman:
+		return e.runHumanTimeout
 	}
 	return nil
+}
+
+// runHumanTimeout runs a human task that came due: its step's timeout
+// passed with no one completing it (a human task without a timeout is
+// never due). The step fails with code timeout, not retried (a new task
+// would wait for the same people): its onTimeout path, else an onError
+// route, decides what follows, else the workflow fails. A person's
+// completion that comes after is refused: the task is done.
+func (e *Engine) runHumanTimeout(ctx context.Context, t *ordostore.Task) {
+	def, st, err := e.load(ctx, t.InstanceID, true)
+	if err != nil {
+		e.log.ErrorContext(ctx, "loading instance for a human task's timeout", logInstance, t.InstanceID, logTask, t.ID, "error", err)
+		return
+	}
+	step := def.Step(t.StepID)
+	if step == nil || step.Timeout <= 0 || !runnable(st, t) {
+		e.drop(ctx, def, st, t)
+		return
+	}
+	e.failTimedOut(ctx, def, st, t, fmt.Sprintf("no one completed the human task within the step's timeout of %s", step.Timeout), false)
 }
 
 // runChild starts the child instance of a workflow step. The child's

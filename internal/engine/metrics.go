@@ -1,6 +1,10 @@
 package engine
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/ordoflow/ordo/ordostore"
+)
 
 // metricsHook counts what the engine does. It is cheap enough for the hot
 // path (atomic adds) and read by Stats.
@@ -20,6 +24,19 @@ type metricsHook struct {
 	redelivered    atomic.Int64
 	rejected       atomic.Int64
 	handedOff      atomic.Int64
+	leaseExpiries  atomic.Int64
+	takenNext      atomic.Int64
+}
+
+// claimed counts the tasks a claim query of this process took, and those
+// of them whose lease had run out before (claimed before, and not done).
+func (m *metricsHook) claimed(tasks []*ordostore.Task) {
+	m.claimedTasks.Add(int64(len(tasks)))
+	for _, t := range tasks {
+		if t.Claim > 1 {
+			m.leaseExpiries.Add(1)
+		}
+	}
 }
 
 func (m *metricsHook) batch(n int, err error) {
@@ -40,14 +57,19 @@ type Stats struct {
 	StepsRun       int64 // step attempts run by this process
 	EffectsRun     int64 // side-effect tries performed by this process
 	EffectFailures int64 // side-effect tries that failed in this process
-	Claims         int64 // claim queries
-	ClaimedTasks   int64 // tasks claimed by them
+	Claims         int64 // claim queries (and reads of due timers on an exclusive store)
+	ClaimedTasks   int64 // tasks claimed (or due timers read) by them
 	// Remote task queues.
 	RemoteClaims int64 // claim queries of workers' polls
 	PolledTasks  int64 // tasks handed to workers
 	Redelivered  int64 // tasks claimed again after their lease ran out (or was handed back)
 	Rejected     int64 // results or heartbeats refused for a lost lease
 	HandedOff    int64 // tasks leased at insert to a worker waiting in this process (no claim query)
+	// LeaseExpiries counts the tasks this process claimed again after the
+	// lease of their holder (a node or a worker) ran out, or was handed
+	// back by a node that stopped: their claim was above 1.
+	LeaseExpiries int64
+	TakenNext     int64 // tasks a worker took in the answer to its completion of the task before (no poll)
 	// Long-running flows.
 	MessagesSent      int64 // messages kept for receive steps
 	MessagesDelivered int64 // messages a receive step took
@@ -73,5 +95,7 @@ func (m *metricsHook) snapshot() Stats {
 		Redelivered:    m.redelivered.Load(),
 		Rejected:       m.rejected.Load(),
 		HandedOff:      m.handedOff.Load(),
+		LeaseExpiries:  m.leaseExpiries.Load(),
+		TakenNext:      m.takenNext.Load(),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,10 @@ import (
 // counter) it got; a lease that runs out makes the task claimable again with
 // the same attempt and a higher claim, and a result presented with an older
 // claim is refused and journaled as step.rejected. Human steps wait as tasks
-// on queue ordo.human, due never; they are completed by a person with an
-// output that must satisfy the step's form.
+// on queue ordo.human, due never (or at the step's timeout, when
+// runHumanTimeout fails the step); they are completed by a person with an
+// output that must satisfy the step's form, and who must have the step's
+// role when the caller says who it is (TaskResult.Person).
 
 // Limits of a poll.
 const (
@@ -74,6 +77,25 @@ func (e *FormError) Error() string {
 // Is makes a FormError match ordotype.ErrInvalid.
 func (e *FormError) Is(target error) bool { return target == ordotype.ErrInvalid }
 
+// Person is who completes or fails a human task, for the engine to check
+// the step's role against.
+type Person struct {
+	// Roles are the roles the person has.
+	Roles []string
+}
+
+// AssigneeError refuses a result for a human task sent by a person who
+// does not have the role its step names. Nothing is stored.
+type AssigneeError struct {
+	Task int64
+	// Role is the role the step names.
+	Role string
+}
+
+func (e *AssigneeError) Error() string {
+	return fmt.Sprintf("task %d is a human task for role %s, which the person does not have", e.Task, e.Role)
+}
+
 // RemoteTask is an open task as the API shows it: a task of a remote queue,
 // leased or not, or a waiting human task.
 type RemoteTask struct {
@@ -92,6 +114,10 @@ type RemoteTask struct {
 	State          json.RawMessage
 	// LeaseUntil is zero when the task is not leased.
 	LeaseUntil time.Time
+	// Deadline is when the delivery the worker holds times out, by the
+	// step's timeout; zero when the step has none or the task is not
+	// leased. The lease never runs past it.
+	Deadline time.Time
 	// Worker holds the lease ("" when not leased).
 	Worker string
 	// Kind is TaskKindTask or TaskKindHuman.
@@ -125,6 +151,27 @@ type TaskResult struct {
 	Effects []executor.Effect
 	// Err, when set, fails the attempt.
 	Err *journal.Error
+	// Person, when set, is who sends the result of a human task: it is
+	// refused with an *AssigneeError unless Person has the step's role.
+	// Nil does not check.
+	Person *Person
+	// InstanceID, when set, is the instance the task belongs to, as the
+	// caller got it with the task. It lets a late result for a task that
+	// is done be journaled on that instance; a task that is still open
+	// must belong to it.
+	InstanceID string
+	// Next, on a completion by a worker, asks for tasks the completion
+	// makes ready: up to Next.Max (default 1) tasks of Next.Queues are
+	// leased to Next.Worker and journaled as started in the completion's
+	// own transition, and returned in Completed.Next. Wait is ignored.
+	Next *PollParams
+}
+
+// Completed is what a completion did: the instance of the task, and the
+// tasks it took for the worker (TaskResult.Next).
+type Completed struct {
+	InstanceID string
+	Next       []*RemoteTask
 }
 
 // ListTasksParams filter [Engine.ListTasks].
@@ -148,6 +195,49 @@ type remoteState struct {
 	pollers map[string]map[*poller]struct{}
 
 	forms sync.Map // definition hash + "\x00" + step id → *compiledForm
+
+	// handed holds the tasks this process handed to workers, by ID, until
+	// their completion or failure comes: that need not read the task back
+	// from the store. An entry may be out of date (the task was claimed
+	// again elsewhere since, or dropped); the store's claim check at commit
+	// still decides, so a stale entry costs only the usual refusal.
+	handedMu sync.Mutex
+	handed   map[int64]*ordostore.Task
+}
+
+// maxHanded bounds remoteState.handed: past it, entries whose lease has
+// ended are swept out (their results are refused or fall back to a read).
+const maxHanded = 1 << 14
+
+// hand records tasks handed to a worker.
+func (r *remoteState) hand(now time.Time, tasks ...*ordostore.Task) {
+	r.handedMu.Lock()
+	defer r.handedMu.Unlock()
+	if len(r.handed)+len(tasks) > maxHanded {
+		for id, t := range r.handed {
+			if t.LeaseUntil.Before(now) {
+				delete(r.handed, id)
+			}
+		}
+		if len(r.handed)+len(tasks) > maxHanded {
+			clear(r.handed) // workers slower than their leases: reads it is
+		}
+	}
+	for _, t := range tasks {
+		r.handed[t.ID] = t
+	}
+}
+
+// handedTask takes out the task handed with id and claim, or returns nil.
+func (r *remoteState) handedTask(id int64, claim int) *ordostore.Task {
+	r.handedMu.Lock()
+	defer r.handedMu.Unlock()
+	t := r.handed[id]
+	if t == nil || t.Claim != claim {
+		return nil
+	}
+	delete(r.handed, id)
+	return t
 }
 
 // poller is a PollTasks call waiting for tasks. A task a transition of this
@@ -169,6 +259,7 @@ func (r *remoteState) init(lease time.Duration) {
 	}
 	r.lease = lease
 	r.pollers = map[string]map[*poller]struct{}{}
+	r.handed = map[int64]*ordostore.Task{}
 }
 
 func (r *remoteState) register(queues []string, worker string, slots int) *poller {
@@ -381,16 +472,8 @@ func (e *Engine) PollTasks(ctx context.Context, p PollParams) ([]*RemoteTask, er
 	if e.stopping.Load() {
 		return nil, ordotype.ErrClosed
 	}
-	if len(p.Queues) == 0 {
-		return nil, fmt.Errorf("poll: name at least one queue: %w", ordotype.ErrInvalid)
-	}
-	for _, q := range p.Queues {
-		if !remoteQueue(q) {
-			return nil, fmt.Errorf("poll: queue %q cannot be polled (empty, or a built-in ordo.* queue): %w", q, ordotype.ErrInvalid)
-		}
-	}
-	if strings.TrimSpace(p.Worker) == "" {
-		return nil, fmt.Errorf("poll: the worker needs a name: %w", ordotype.ErrInvalid)
+	if err := checkPoll(&p); err != nil {
+		return nil, fmt.Errorf("poll: %w", err)
 	}
 	p.Max = min(max(p.Max, 1), MaxPollTasks)
 	p.Wait = min(max(p.Wait, 0), MaxPollWait)
@@ -445,6 +528,82 @@ func (e *Engine) PollTasks(ctx context.Context, p PollParams) ([]*RemoteTask, er
 	return tasks, err
 }
 
+// checkPoll checks the queues and worker of a poll, or of a completion's
+// request for the next tasks.
+func checkPoll(p *PollParams) error {
+	if len(p.Queues) == 0 {
+		return fmt.Errorf("name at least one queue: %w", ordotype.ErrInvalid)
+	}
+	for _, q := range p.Queues {
+		if !remoteQueue(q) {
+			return fmt.Errorf("queue %q cannot be polled (empty, or a built-in ordo.* queue): %w", q, ordotype.ErrInvalid)
+		}
+	}
+	if strings.TrimSpace(p.Worker) == "" {
+		return fmt.Errorf("the worker needs a name: %w", ordotype.ErrInvalid)
+	}
+	return nil
+}
+
+// taking is a completion's request for the tasks it makes ready
+// (TaskResult.Next) while it is decided, and what it took once committed.
+type taking struct {
+	worker string
+	queues []string
+	max    int
+	// idx are the indices, in the decision's tasks, of the tasks taken, and
+	// leases the ends of their leases.
+	idx    []int
+	leases []time.Time
+	// tasks are the tasks taken, with their IDs, once committed.
+	tasks []*ordostore.Task
+}
+
+// index returns the position in t.idx of the decision's task i, or -1.
+func (t *taking) index(i int) int {
+	if t == nil {
+		return -1
+	}
+	return slices.Index(t.idx, i)
+}
+
+// takeNext takes for a worker, in a completion's decision, the tasks the
+// completion makes ready on the worker's queues, up to take.max: each is
+// journaled as started (the same step.started a poll writes, claim 1) in
+// the decision, and leased to the worker when the transition is built. The
+// worker gets its next task in the answer to its completion, in the same
+// commit: no poll, no claim query, and one transition instead of two. This
+// is the order of a chain of steps run by one worker, which is why it pays.
+// The task has no ID yet when its step.started is decided, so that event
+// names no task (findDeliveryStep copes).
+func (e *Engine) takeNext(ctx context.Context, def *definition.Workflow, dec *executor.Decision, now time.Time, take *taking, stale bool) *executor.Decision {
+	take.idx, take.leases = take.idx[:0], take.leases[:0]
+	if stale || e.stopping.Load() {
+		return dec
+	}
+	for i, nt := range dec.Tasks {
+		if len(take.idx) == take.max {
+			break
+		}
+		if nt.Kind != ordotype.TaskStep || nt.DueAt.After(now) || !slices.Contains(take.queues, nt.Queue) {
+			continue
+		}
+		started, err := executor.Decide(ctx, def, dec.State, executor.StepClaimed{Step: nt.Step, Attempt: nt.Attempt, Worker: take.worker, Claim: 1}, now, e.rand)
+		if err != nil {
+			continue // not startable: it waits for a poll
+		}
+		dec = &executor.Decision{Events: append(dec.Events, started.Events...), Tasks: dec.Tasks, State: started.State}
+		step := def.Step(nt.Step)
+		lease := now.Add(e.leaseFor(step))
+		if step != nil && step.Timeout > 0 && step.Timeout < lease.Sub(now) {
+			lease = now.Add(step.Timeout) // the lease never runs past the step's timeout
+		}
+		take.idx = append(take.idx, i)
+		take.leases = append(take.leases, lease)
+	}
+	return dec
+}
+
 // claimRemote claims up to limit tasks for a worker from the store.
 func (e *Engine) claimRemote(ctx context.Context, p PollParams, limit int) ([]*ordostore.Task, error) {
 	now := e.clock.Now().UTC()
@@ -459,6 +618,7 @@ func (e *Engine) claimRemote(ctx context.Context, p PollParams, limit int) ([]*o
 	for _, t := range claimed {
 		if t.Claim > 1 {
 			e.m.redelivered.Add(1) // its lease ran out, or was handed back
+			e.m.leaseExpiries.Add(1)
 		}
 	}
 	return claimed, nil
@@ -506,6 +666,12 @@ func (e *Engine) startRemote(ctx context.Context, worker string, t *ordostore.Ta
 		e.drop(ctx, def, st, t)
 		return nil, nil
 	}
+	if d := deadline(step, st, t); !d.IsZero() && !now.Before(d) {
+		// The worker that held the task ran past the step's timeout and
+		// its lease, capped at the deadline, ran out.
+		e.timeOut(ctx, def, st, t, step)
+		return nil, nil
+	}
 	if d := e.leaseFor(step); d != e.remote.lease {
 		// A step with a lease of its own: extend the claim's to it.
 		t.LeaseUntil = now.Add(d)
@@ -513,10 +679,12 @@ func (e *Engine) startRemote(ctx context.Context, worker string, t *ordostore.Ta
 			return nil, err
 		}
 	}
-	st, _, err = e.apply(ctx, def, st, executor.StepClaimed{Step: t.StepID, Attempt: t.Attempt, Worker: worker, Claim: t.Claim}, nil)
+	st, _, err = e.apply(ctx, def, st, executor.StepClaimed{Step: t.StepID, Attempt: t.Attempt, Worker: worker, Claim: t.Claim, Task: t.ID}, nil)
 	if executor.IsStale(err) {
-		_, st, err = e.load(ctx, t.InstanceID, true)
-		if err == nil {
+		// The task is dropped only when the stored instance no longer
+		// waits for it, as everywhere else; else it is left to its lease,
+		// to be claimed again.
+		if def, st, err := e.load(ctx, t.InstanceID, true); err == nil && !runnable(st, t) {
 			e.drop(ctx, def, st, t)
 		}
 		return nil, nil
@@ -524,7 +692,64 @@ func (e *Engine) startRemote(ctx context.Context, worker string, t *ordostore.Ta
 	if err != nil {
 		return nil, err
 	}
+	if d := deadline(step, st, t); !d.IsZero() && d.Before(t.LeaseUntil) {
+		// The lease ends at the step's timeout: a worker that is still at
+		// work then loses the task, and the attempt times out.
+		t.LeaseUntil = d
+		if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: t.LeaseOwner, IDs: []int64{t.ID}, Until: d}); err != nil {
+			return nil, err
+		}
+	}
+	e.remote.hand(now, t)
 	return e.view(def, st, step, t), nil
+}
+
+// deadline returns when the delivery of task t that st shows started
+// times out by its step's timeout, or zero: the step has no timeout, or
+// the task's attempt has not started (not yet delivered).
+func deadline(step *definition.Step, st *journal.State, t *ordostore.Task) time.Time {
+	if step == nil || step.Timeout <= 0 || taskKind(t) != TaskKindTask {
+		return time.Time{}
+	}
+	ss := st.Steps[t.StepID]
+	if ss == nil || ss.Attempt != t.Attempt || ss.Status != ordotype.StepRunning || ss.StartedAt.IsZero() {
+		return time.Time{}
+	}
+	return ss.StartedAt.Add(step.Timeout)
+}
+
+// pastDeadline reports whether the delivery of task t ran past its step's
+// timeout at now. A deadline that seems passed is checked again on a fresh
+// read: the cache may not hold the latest delivery's start yet. It returns
+// the state it decided on.
+func (e *Engine) pastDeadline(ctx context.Context, def *definition.Workflow, st *journal.State, t *ordostore.Task, now time.Time) (*definition.Workflow, *journal.State, bool, error) {
+	d := deadline(def.Step(t.StepID), st, t)
+	if d.IsZero() || now.Before(d) {
+		return def, st, false, nil
+	}
+	def, st, err := e.load(ctx, t.InstanceID, true)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	d = deadline(def.Step(t.StepID), st, t)
+	return def, st, !d.IsZero() && !now.Before(d), nil
+}
+
+// timeOut fails the attempt of task t, whose delivery ran past its step's
+// timeout, as a local step's handler that runs past it fails: with code
+// timeout, retryable, so that the step's retry policy, onTimeout or
+// onError decide what follows. The task is done with it.
+func (e *Engine) timeOut(ctx context.Context, def *definition.Workflow, st *journal.State, t *ordostore.Task, step *definition.Step) {
+	e.failTimedOut(ctx, def, st, t, fmt.Sprintf("the task ran past the step's timeout of %s", step.Timeout), true)
+}
+
+// failTimedOut fails the attempt of task t with code timeout and message,
+// completing the task.
+func (e *Engine) failTimedOut(ctx context.Context, def *definition.Workflow, st *journal.State, t *ordostore.Task, message string, retryable bool) {
+	done := executor.StepDone{Step: t.StepID, Attempt: t.Attempt, Task: t.ID, Err: &journal.Error{Message: message, Code: "timeout", Retryable: retryable}}
+	if _, _, err := e.apply(ctx, def, st, done, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
+		e.log.ErrorContext(ctx, "timing out a task", logInstance, t.InstanceID, logStep, t.StepID, logTask, t.ID, "error", err)
+	}
 }
 
 // drop completes a task whose step no longer waits for it, without a result.
@@ -549,6 +774,7 @@ func (e *Engine) view(def *definition.Workflow, st *journal.State, step *definit
 	if t.LeaseOwner != "" {
 		rt.LeaseUntil = t.LeaseUntil
 		rt.Worker = strings.TrimPrefix(t.LeaseOwner, workerPrefix)
+		rt.Deadline = deadline(step, st, t)
 	}
 	if step != nil && step.Task != nil {
 		rt.Command = step.Task.Command
@@ -674,7 +900,7 @@ func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.T
 		return time.Time{}, fmt.Errorf("task %d is a human task: it has no lease: %w", id, ordotype.ErrInvalid)
 	}
 	if claim != t.Claim {
-		return time.Time{}, e.reject(ctx, def, st, t, claim, "heartbeat")
+		return time.Time{}, e.reject(ctx, def, st, t, claim, fmt.Sprintf("heartbeat with claim %d", claim))
 	}
 	if !runnable(st, t) {
 		if def, st, err = e.load(ctx, t.InstanceID, true); err != nil { // the cache may be behind
@@ -685,11 +911,23 @@ func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.T
 			return time.Time{}, fmt.Errorf("task %d: instance %s no longer waits for it (it is %s): %w", id, st.ID, st.Status, ErrLeaseLost)
 		}
 	}
-	step := def.Step(t.StepID)
 	if t.LeaseOwner == "" {
 		return time.Time{}, fmt.Errorf("task %d: its lease was handed back: %w", id, ErrLeaseLost)
 	}
-	until := e.clock.Now().UTC().Add(e.leaseFor(step))
+	now := e.clock.Now().UTC()
+	def, st, past, err := e.pastDeadline(ctx, def, st, t, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	step := def.Step(t.StepID)
+	if past {
+		e.timeOut(ctx, def, st, t, step)
+		return time.Time{}, fmt.Errorf("task %d: the attempt ran past the step's timeout of %s: %w", id, step.Timeout, ErrLeaseLost)
+	}
+	until := now.Add(e.leaseFor(step))
+	if d := deadline(step, st, t); !d.IsZero() && d.Before(until) {
+		until = d // the lease never runs past the step's timeout
+	}
 	n, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: t.LeaseOwner, IDs: []int64{t.ID}, Until: until})
 	if err != nil {
 		return time.Time{}, err
@@ -707,21 +945,51 @@ func (e *Engine) HeartbeatTask(ctx context.Context, id int64, claim int) (time.T
 // Errors: ErrLeaseLost for a late or repeated result (it is refused, and
 // journaled as step.rejected when the task was claimed again);
 // ordotype.ErrNotFound; ordotype.ErrInvalid (a *FormError for a human
-// task's output) when the result is refused and nothing is stored.
-func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, r *TaskResult) error {
+// task's output) and *AssigneeError (r.Person does not have a human
+// task's role) when the result is refused and nothing is stored.
+func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, r *TaskResult) (*Completed, error) {
 	if e.stopping.Load() {
-		return ordotype.ErrClosed
+		return nil, ordotype.ErrClosed
 	}
 	if err := checkResult(r); err != nil {
-		return err
+		return nil, err
 	}
-	t, def, st, err := e.openTask(ctx, id, false)
-	if err != nil {
-		if errors.Is(err, ErrLeaseLost) {
-			e.m.rejected.Add(1)
+	if r.Next != nil {
+		if err := checkPoll(r.Next); err != nil {
+			return nil, fmt.Errorf("task %d: next: %w", id, err)
 		}
-		return err
 	}
+	var (
+		t   *ordostore.Task
+		def *definition.Workflow
+		st  *journal.State
+		err error
+	)
+	if t = e.remote.handedTask(id, claim); t != nil {
+		def, st, err = e.load(ctx, t.InstanceID, false)
+	} else {
+		t, def, st, err = e.openTask(ctx, id, false)
+		if errors.Is(err, ErrLeaseLost) {
+			return nil, e.rejectDone(ctx, id, claim, r, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.InstanceID != "" && r.InstanceID != t.InstanceID {
+		return nil, fmt.Errorf("task %d belongs to instance %s, not %s: %w", id, t.InstanceID, r.InstanceID, ordotype.ErrInvalid)
+	}
+	out := &Completed{InstanceID: t.InstanceID}
+	if err := e.completeTask(ctx, t, def, st, claim, r, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// completeTask is CompleteTask once the task is read.
+func (e *Engine) completeTask(ctx context.Context, t *ordostore.Task, def *definition.Workflow, st *journal.State, claim int, r *TaskResult, out *Completed) error {
+	id := t.ID
+	var err error
 	if !runnable(st, t) {
 		if def, st, err = e.load(ctx, t.InstanceID, true); err != nil { // the cache may be behind
 			return err
@@ -733,13 +1001,17 @@ func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, r *TaskR
 			return fmt.Errorf("task %d: the claim it was polled with is required: %w", id, ordotype.ErrInvalid)
 		}
 		if claim != t.Claim {
-			return e.reject(ctx, def, st, t, claim, resultWord(r))
+			return e.reject(ctx, def, st, t, claim, resultWord(r, claim))
 		}
 	}
 	step := def.Step(t.StepID)
+	if err := checkAssignee(r, id, step); err != nil {
+		return err
+	}
 	if step == nil || !runnable(st, t) {
 		e.drop(ctx, def, st, t)
-		return fmt.Errorf("task %d: instance %s no longer waits for it (it is %s): %w", id, st.ID, st.Status, ErrLeaseLost)
+		reason := fmt.Sprintf("%s refused: instance %s no longer waits for it (it is %s)", resultWord(r, claim), st.ID, st.Status)
+		return e.rejected(ctx, def, st, t.ID, t.StepID, t.Attempt, claim, reason)
 	}
 	if human && r.Err == nil && step.Human != nil && len(step.Human.Form) > 0 {
 		if err := e.checkForm(def, step, r.Output); err != nil {
@@ -749,31 +1021,72 @@ func (e *Engine) CompleteTask(ctx context.Context, id int64, claim int, r *TaskR
 	if err := e.checkEffects(r.Effects); err != nil {
 		return fmt.Errorf("task %d: %v: %w", id, err, ordotype.ErrInvalid)
 	}
-	done := executor.StepDone{Step: t.StepID, Attempt: t.Attempt, StartedAt: t.CreatedAt, Output: r.Output, State: r.State, Effects: r.Effects, Err: r.Err}
+	if !human {
+		var past bool
+		if def, st, past, err = e.pastDeadline(ctx, def, st, t, e.clock.Now().UTC()); err != nil {
+			return err
+		}
+		if past {
+			// Too late: the attempt times out, and the result is refused.
+			e.timeOut(ctx, def, st, t, step)
+			reason := fmt.Sprintf("%s refused: the attempt ran past the step's timeout of %s", resultWord(r, claim), step.Timeout)
+			return e.rejected(ctx, def, st, t.ID, t.StepID, t.Attempt, claim, reason)
+		}
+	}
+	done := executor.StepDone{Step: t.StepID, Attempt: t.Attempt, StartedAt: t.CreatedAt, Output: r.Output, State: r.State, Effects: r.Effects, Err: r.Err, Task: t.ID}
 	ref := &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}
-	_, stale, err := e.apply(ctx, def, st, done, ref)
+	var take *taking
+	if n := r.Next; n != nil && r.Err == nil && !human {
+		take = &taking{worker: n.Worker, queues: n.Queues, max: min(max(n.Max, 1), MaxPollTasks)}
+	}
+	after, stale, err := e.applyTaking(ctx, def, st, done, ref, nil, take)
 	if err != nil {
 		return err
+	}
+	if take != nil && !stale && len(take.tasks) > 0 {
+		out.Next = make([]*RemoteTask, len(take.tasks))
+		for i, nt := range take.tasks {
+			out.Next[i] = e.view(def, after, def.Step(nt.StepID), nt)
+		}
+		e.remote.hand(e.clock.Now(), take.tasks...)
+		e.m.polledTasks.Add(int64(len(take.tasks)))
+		e.m.takenNext.Add(int64(len(take.tasks)))
 	}
 	if stale {
 		// The task changed between the read and the write: claimed again,
 		// or done by another call.
-		if cur, gerr := e.store.GetTask(ctx, id); gerr == nil && cur.Claim != t.Claim && !human {
-			if _, st, lerr := e.load(ctx, t.InstanceID, true); lerr == nil {
-				return e.reject(ctx, def, st, cur, claim, resultWord(r))
-			}
+		def, st, err := e.load(ctx, t.InstanceID, true)
+		if err != nil {
+			e.m.rejected.Add(1)
+			return fmt.Errorf("task %d is done or was claimed again: %w", id, ErrLeaseLost)
 		}
-		e.m.rejected.Add(1)
-		return fmt.Errorf("task %d is done or was claimed again: %w", id, ErrLeaseLost)
+		if cur, gerr := e.store.GetTask(ctx, id); gerr == nil && cur.Claim != t.Claim && !human {
+			return e.reject(ctx, def, st, cur, claim, resultWord(r, claim))
+		}
+		return e.rejected(ctx, def, st, t.ID, t.StepID, t.Attempt, claim, resultWord(r, claim)+" refused: the task is done")
 	}
 	return nil
 }
 
-func resultWord(r *TaskResult) string {
-	if r.Err != nil {
-		return "failure"
+// checkAssignee refuses a result for a human task of step when r names a
+// person who does not have the step's role.
+func checkAssignee(r *TaskResult, id int64, step *definition.Step) error {
+	if r.Person == nil || step == nil || step.Human == nil || step.Human.Role == "" || slices.Contains(r.Person.Roles, step.Human.Role) {
+		return nil
 	}
-	return "completion"
+	return &AssigneeError{Task: id, Role: step.Human.Role}
+}
+
+// resultWord names a result in a step.rejected reason, with its claim.
+func resultWord(r *TaskResult, claim int) string {
+	w := "completion"
+	if r.Err != nil {
+		w = "failure"
+	}
+	if claim > 0 {
+		w += fmt.Sprintf(" with claim %d", claim)
+	}
+	return w
 }
 
 // checkResult checks what a result holds before anything is read.
@@ -802,36 +1115,142 @@ func checkResult(r *TaskResult) error {
 // longer has (an older one), and returns ErrLeaseLost. A claim the task
 // never had is refused without a record.
 func (e *Engine) reject(ctx context.Context, def *definition.Workflow, st *journal.State, t *ordostore.Task, claim int, what string) error {
-	e.m.rejected.Add(1)
 	if claim > t.Claim || claim <= 0 {
 		// Not a claim the task ever had: bad input, nothing to record.
-		return fmt.Errorf("task %d: %s with claim %d refused: the task was never given that claim (its claim is %d): %w", t.ID, what, claim, t.Claim, ErrLeaseLost)
+		e.m.rejected.Add(1)
+		return fmt.Errorf("task %d: %s refused: the task was never given that claim (its claim is %d): %w", t.ID, what, t.Claim, ErrLeaseLost)
 	}
-	worker := e.workerOfClaim(ctx, t, claim)
-	reason := fmt.Sprintf("%s with claim %d refused: the task was claimed again (claim %d)", what, claim, t.Claim)
-	cmd := executor.StepRejected{Step: t.StepID, Attempt: t.Attempt, Worker: worker, Claim: claim, Reason: reason}
-	if _, _, err := e.apply(ctx, def, st, cmd, nil); err != nil && !executor.IsStale(err) {
-		e.log.ErrorContext(ctx, "journaling a refused result", logInstance, t.InstanceID, logStep, t.StepID, "error", err)
-	}
-	return fmt.Errorf("task %d: %s: %w", t.ID, reason, ErrLeaseLost)
+	reason := fmt.Sprintf("%s refused: the task was claimed again (claim %d)", what, t.Claim)
+	return e.rejected(ctx, def, st, t.ID, t.StepID, t.Attempt, claim, reason)
 }
 
-// workerOfClaim finds in the journal the worker that claimed task t's
-// attempt with claim.
-func (e *Engine) workerOfClaim(ctx context.Context, t *ordostore.Task, claim int) string {
-	events, err := e.store.ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: t.InstanceID})
+// rejected journals a refused result or heartbeat for task id, of step's
+// attempt, on instance st as step.rejected, with the worker that held
+// claim (none for a human task's), and returns ErrLeaseLost with reason.
+// The record changes nothing else in the instance.
+func (e *Engine) rejected(ctx context.Context, def *definition.Workflow, st *journal.State, id int64, step string, attempt, claim int, reason string) error {
+	e.m.rejected.Add(1)
+	worker := ""
+	if claim > 0 {
+		worker, _, _, _ = e.findDeliveryStep(ctx, st.ID, id, claim)
+	}
+	cmd := executor.StepRejected{Step: step, Attempt: attempt, Worker: worker, Claim: claim, Reason: reason}
+	if _, _, err := e.apply(ctx, def, st, cmd, nil); err != nil && !executor.IsStale(err) {
+		e.log.ErrorContext(ctx, "journaling a refused result", logInstance, st.ID, logStep, step, logTask, id, "error", err)
+	}
+	return fmt.Errorf("task %d: %s: %w", id, reason, ErrLeaseLost)
+}
+
+// rejectDone refuses a result for task id, which is done (gone from the
+// store), and journals it on the instance r names when that instance's
+// journal shows the task: a worker's claim as a step.started of the task,
+// or a human task's earlier result. Without an instance, or one that does
+// not show the task, nothing can be recorded: it returns cause.
+func (e *Engine) rejectDone(ctx context.Context, id int64, claim int, r *TaskResult, cause error) error {
+	if r.InstanceID == "" {
+		e.m.rejected.Add(1)
+		return cause
+	}
+	def, st, err := e.load(ctx, r.InstanceID, true)
+	if errors.Is(err, ordotype.ErrNotFound) {
+		e.m.rejected.Add(1)
+		return cause // an unknown (or pruned) instance
+	}
 	if err != nil {
-		return ""
+		return err
+	}
+	var (
+		step    string
+		attempt int
+		found   bool
+	)
+	if claim > 0 {
+		_, step, attempt, found = e.findDeliveryStep(ctx, st.ID, id, claim)
+	} else {
+		step, attempt, found = e.findHumanResult(ctx, def, st.ID, id)
+	}
+	if !found {
+		e.m.rejected.Add(1)
+		return cause
+	}
+	if err := checkAssignee(r, id, def.Step(step)); err != nil {
+		return err
+	}
+	return e.rejected(ctx, def, st, id, step, attempt, claim, resultWord(r, claim)+" refused: the task is done")
+}
+
+// findDeliveryStep finds in instance's journal the step.started of task
+// id with claim: the worker that took it, and the step and attempt it
+// started. A task a worker took with its completion of the task before
+// was started in the same transition that made it, before it had an ID:
+// its step.started names no task, and is found by the step and attempt of
+// the result that names it. Journals written before events named their
+// task find none.
+func (e *Engine) findDeliveryStep(ctx context.Context, instance string, id int64, claim int) (worker, step string, attempt int, found bool) {
+	events, err := e.store.ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: instance})
+	if err != nil {
+		return "", "", 0, false
+	}
+	data := make([]journal.Event, len(events))
+	for i, ev := range events {
+		if journal.UnmarshalData(ev.Data, &data[i]) != nil {
+			data[i] = journal.Event{}
+		}
+	}
+	started := func(match func(i int) bool) bool {
+		for i := len(events) - 1; i >= 0; i-- {
+			if events[i].Type == string(journal.StepStarted) && data[i].Claim == claim && match(i) {
+				worker, step, attempt = data[i].Worker, events[i].StepID, events[i].Attempt
+				return true
+			}
+		}
+		return false
+	}
+	if started(func(i int) bool { return data[i].Task == id }) {
+		return worker, step, attempt, true
 	}
 	for i := len(events) - 1; i >= 0; i-- {
-		ev := events[i]
-		if ev.Type != string(journal.StepStarted) || ev.StepID != t.StepID || ev.Attempt != t.Attempt {
+		if data[i].Task != id {
 			continue
 		}
+		rs, ra := events[i].StepID, events[i].Attempt
+		return worker, step, attempt, started(func(j int) bool {
+			return data[j].Task == 0 && events[j].StepID == rs && events[j].Attempt == ra
+		})
+	}
+	return "", "", 0, false
+}
+
+// findHumanResult finds in instance's journal the result a person sent
+// for human task id, and returns its step and attempt.
+func (e *Engine) findHumanResult(ctx context.Context, def *definition.Workflow, instance string, id int64) (step string, attempt int, found bool) {
+	found = e.scanTaskEvents(ctx, instance, id, func(ev *ordostore.Event, _ *journal.Event) bool {
+		s := def.Step(ev.StepID)
+		if s == nil || s.Human == nil {
+			return false
+		}
+		step, attempt = ev.StepID, ev.Attempt
+		return true
+	})
+	return step, attempt, found
+}
+
+// scanTaskEvents calls match with the events of instance's journal that
+// name task id, latest first, until it returns true; it reports whether
+// one did.
+func (e *Engine) scanTaskEvents(ctx context.Context, instance string, id int64, match func(*ordostore.Event, *journal.Event) bool) bool {
+	events, err := e.store.ListEvents(ctx, &ordostore.ListEventsParams{InstanceID: instance})
+	if err != nil {
+		return false
+	}
+	for i := len(events) - 1; i >= 0; i-- {
 		var data journal.Event
-		if journal.UnmarshalData(ev.Data, &data) == nil && data.Claim == claim {
-			return data.Worker
+		if journal.UnmarshalData(events[i].Data, &data) != nil || data.Task != id {
+			continue
+		}
+		if match(events[i], &data) {
+			return true
 		}
 	}
-	return ""
+	return false
 }

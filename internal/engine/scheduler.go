@@ -92,7 +92,7 @@ func (e *Engine) claimAll(ctx context.Context) (int, error) {
 				return total, err
 			}
 			p.unreserve(got - len(tasks))
-			e.m.claimedTasks.Add(int64(len(tasks)))
+			e.m.claimed(tasks)
 			for _, t := range tasks {
 				p.push(t)
 			}

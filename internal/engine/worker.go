@@ -36,11 +36,13 @@ func runnable(st *journal.State, t *ordostore.Task) bool {
 func (e *Engine) runStep(ctx context.Context, t *ordostore.Task) { e.runStepOn(ctx, t, nil) }
 
 // runStepOn is runStep with the instance's stored row already read (nil:
-// read it, or take it from the cache).
-func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostore.Instance) {
+// read it, or take it from the cache). It reports whether the task is
+// settled: its completion committed, or found done already. When it is
+// not, the task is still in the store, to be run again.
+func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostore.Instance) bool {
 	if run := e.control(t.Queue); run != nil {
 		run(ctx, t)
-		return
+		return true
 	}
 	e.m.stepsRun.Add(1)
 	def, st, err := e.loadRow(ctx, t.InstanceID, row)
@@ -52,7 +54,7 @@ func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostor
 	}
 	if err != nil {
 		e.log.ErrorContext(ctx, "loading instance for step", logInstance, t.InstanceID, logTask, t.ID, "error", err)
-		return // the lease runs out and the task is claimed again
+		return false // the lease runs out and the task is claimed again
 	}
 	ctx = withTraceParent(ctx, st.TraceParent)
 	ref := &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}
@@ -67,11 +69,16 @@ func (e *Engine) runStepOn(ctx context.Context, t *ordostore.Task, row *ordostor
 		end(done.Err)
 		cmd = done
 	}
-	if err := e.applyRetrying(ctx, def, st, cmd, ref); err != nil && !errors.Is(err, ordotype.ErrClosed) {
-		e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
-	} else if done, ok := cmd.(executor.StepDone); ok && done.Attempt > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
+	if err := e.applyRetrying(ctx, def, st, cmd, ref); err != nil {
+		if !errors.Is(err, ordotype.ErrClosed) {
+			e.log.ErrorContext(ctx, "committing step result", logInstance, t.InstanceID, logStep, t.StepID, logAttempt, t.Attempt, "error", err)
+		}
+		return false
+	}
+	if done, ok := cmd.(executor.StepDone); ok && done.Attempt > 0 && e.log.Enabled(ctx, slog.LevelDebug) {
 		e.logStepDone(ctx, t, done)
 	}
+	return true
 }
 
 // logStepDone writes a debug line about a step attempt that ended.

@@ -14,6 +14,9 @@ type StepClaimed struct {
 	Attempt int
 	Worker  string
 	Claim   int
+	// Task is the task's ID, journaled so that a late result for it can be
+	// tied to this attempt once the task is done.
+	Task int64
 }
 
 // StepRejected records a result, failure or heartbeat that a worker sent
@@ -38,7 +41,7 @@ func (d *decider) stepClaimed(c StepClaimed) error {
 	}
 	d.emit(&journal.Event{
 		Type: journal.StepStarted, Step: c.Step, Attempt: c.Attempt, StartedAt: d.now,
-		Worker: c.Worker, Claim: c.Claim,
+		Worker: c.Worker, Claim: c.Claim, Task: c.Task,
 	})
 	return nil
 }

@@ -51,6 +51,9 @@ type StepDone struct {
 	Err       *journal.Error // nil on success
 	// MessageID is the message that completed a receive step.
 	MessageID string
+	// Task is the ID of the task whose result this is, when a worker or a
+	// person sent it: it is journaled on the step.completed or step.failed.
+	Task int64
 }
 
 // EffectDone is the outcome of one try of a side effect.
@@ -283,6 +286,8 @@ func (d *decider) stepDone(c StepDone) error {
 	if ss.Status == ordotype.StepRunning {
 		startedAt = time.Time{}
 	}
+	// The outcome's event is the first this command emits.
+	defer d.tagTask(len(d.events), c.Task)
 	if c.Err == nil && step.Next != "" && d.st.Loops[step.ID] >= step.MaxIterations {
 		c.Err = &journal.Error{
 			Message: fmt.Sprintf("step %s went back to %s %d times, the most its maxIterations allows", step.ID, step.Next, step.MaxIterations),
@@ -313,6 +318,14 @@ func (d *decider) stepDone(c StepDone) error {
 	}
 	d.advance()
 	return nil
+}
+
+// tagTask sets the task ID of the event at index i, the step.completed or
+// step.failed of a task's result.
+func (d *decider) tagTask(i int, task int64) {
+	if task != 0 && i < len(d.events) {
+		d.events[i].Task = task
+	}
 }
 
 // completed moves on after a step completed: a compensation marks its step
@@ -459,7 +472,15 @@ func (d *decider) failStep(step *definition.Step, attempt int, startedAt time.Ti
 	if e.Retryable && tries < step.Retry.MaxAttempts && d.st.Status.Active() {
 		due := d.now.Add(step.Retry.Backoff(tries+1, d.random()))
 		d.emit(&journal.Event{Type: journal.StepRetrying, Step: step.ID, Attempt: attempt + 1, DueAt: due, Input: ss.Input, Error: e})
-		d.addStepTask(step, attempt+1, due)
+		taskDue := due
+		if step.Kind == definition.KindHuman {
+			// A human task comes due only when its timeout passes.
+			taskDue = Never
+			if step.Timeout > 0 {
+				taskDue = due.Add(step.Timeout)
+			}
+		}
+		d.addStepTask(step, attempt+1, taskDue)
 		return
 	}
 	d.failAfterRetries(step, e)

@@ -245,7 +245,13 @@ func (d *decider) scheduleWait(step *definition.Step, attempt int, in json.RawMe
 		ev.DueAt = d.timerDue(step)
 		task.DueAt = ev.DueAt
 	case definition.KindHuman:
+		// Due never, unless the step has a timeout: then the task comes
+		// due when it passes, and the engine fails the attempt with code
+		// timeout if no one completed it.
 		ev.DueAt, task.DueAt = Never, Never
+		if step.Timeout > 0 {
+			ev.DueAt, task.DueAt = d.now.Add(step.Timeout), d.now.Add(step.Timeout)
+		}
 	case definition.KindReceive:
 		key := ""
 		if step.Receive.Correlate != nil {

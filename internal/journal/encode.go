@@ -232,6 +232,10 @@ func (e *Event) AppendData(b []byte) []byte {
 	b = appendOptString(b, "reason", e.Reason)
 	b = appendOptString(b, "worker", e.Worker)
 	b = appendOptInt(b, "claim", e.Claim)
+	if e.Task != 0 {
+		b = append(b, `,"task":`...)
+		b = strconv.AppendInt(b, e.Task, 10)
+	}
 	b = appendOptInt(b, "index", e.Index)
 	b = appendOptString(b, "effectType", e.EffectType)
 	b = appendOptString(b, "effectKey", e.EffectKey)

@@ -99,7 +99,7 @@ func TestEvent_AppendData(t *testing.T) {
 		e := &Event{
 			Workflow: st.Workflow, Version: st.Version, IdempotencyKey: st.IdempotencyKey, BusinessKey: st.BusinessKey,
 			ParentID: st.ParentID, Input: st.Input, TraceParent: st.TraceParent, StartedAt: st.CreatedAt, Output: st.Output, State: st.Data,
-			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey, Worker: st.IdempotencyKey, Claim: r.IntN(3),
+			Effects: st.PendingEffects, Error: st.Error, DueAt: st.FinishedAt, Reason: st.BusinessKey, Worker: st.IdempotencyKey, Claim: r.IntN(3), Task: r.Int64N(3),
 			Index: r.IntN(3), EffectType: st.ParentID, EffectKey: st.ID, EffectAttempt: r.IntN(3), Retrying: r.IntN(2) == 0,
 			ParentStep: st.ParentStep, ParentAttempt: st.ParentAttempt, Slots: st.Slots, Child: st.ID,
 			Key: st.BusinessKey, MessageID: st.Workflow, Iteration: r.IntN(3),

@@ -100,6 +100,11 @@ type Event struct {
 	// and the claim (lease counter) it held or presented.
 	Worker string `json:"worker,omitempty"`
 	Claim  int    `json:"claim,omitempty"`
+	// step.started of a task taken by a worker, and the step.completed or
+	// step.failed of a result sent for a task (by a worker or a person):
+	// the task's ID, which ties a late result for a task that is done to
+	// its step and attempt.
+	Task int64 `json:"task,omitempty"`
 
 	// effect.*: the effect's position in the step's list, its type and its
 	// idempotency key; EffectAttempt counts the effect's own tries.

@@ -40,6 +40,7 @@ func Exercise(ctx context.Context, t *testing.T, newStore func(t *testing.T) ord
 		{"Prune", exercisePrune},
 		{"Close", exerciseClose},
 		{"GetInstances", exerciseGetInstances},
+		{"DueTasks", exerciseDueTasks},
 
 		{"Counts", exerciseCounts},
 	}

@@ -131,8 +131,8 @@ func loadServeConfig(flags *pflag.FlagSet, path string, environ []string) (*serv
 					return "", nil
 				}
 				m := make(map[string]any, len(toks))
-				for tok, role := range toks {
-					m[tok] = role
+				for tok, roles := range toks {
+					m[tok] = roles
 				}
 				return "tokens", m
 			}
@@ -169,7 +169,7 @@ func loadServeConfig(flags *pflag.FlagSet, path string, environ []string) (*serv
 		return nil, err
 	}
 	if cfg.Tokens == nil {
-		cfg.Tokens = map[string]string{}
+		cfg.Tokens = map[string][]string{}
 	}
 	return cfg, nil
 }

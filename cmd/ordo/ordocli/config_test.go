@@ -31,7 +31,7 @@ func TestLoadServeConfig(t *testing.T) {
 		cfg, err := loadWith(t, "", nil)
 		require.NoError(t, err)
 		require.Equal(t, &serveConfig{
-			Addr: "127.0.0.1:7070", Tokens: map[string]string{},
+			Addr: "127.0.0.1:7070", Tokens: map[string][]string{},
 			Log:  logConfig{Format: "text", Level: "info"},
 			HTTP: httpConfig{Timeout: 30 * time.Second},
 		}, cfg)
@@ -57,7 +57,7 @@ trace: true
 		require.NoError(t, err)
 		require.Equal(t, &serveConfig{
 			DB: "file.db", Addr: "127.0.0.1:1", MaxBodyBytes: 100, Trace: true,
-			Tokens: map[string]string{"file.token.with.dots": "admin"},
+			Tokens: map[string][]string{"file.token.with.dots": {"admin"}},
 			Log:    logConfig{Format: "json", Level: "warn"},
 			HTTP:   httpConfig{AllowHosts: []string{"api.example.com", "*.example.org"}, Timeout: 5 * time.Second},
 		}, cfg)
@@ -79,7 +79,7 @@ trace: true
 		require.Equal(t, []string{"a.example.com", "10.0.0.0/8"}, cfg.HTTP.AllowHosts)
 		require.True(t, cfg.HTTP.AllowPrivate)
 		require.False(t, cfg.Trace)
-		require.Equal(t, map[string]string{"file.token.with.dots": "admin", "env-token": "reader"}, cfg.Tokens, "tokens are merged")
+		require.Equal(t, map[string][]string{"file.token.with.dots": {"admin"}, "env-token": {"reader"}}, cfg.Tokens, "tokens are merged")
 
 		cfg, err = loadWith(t, file, env, "--addr", "127.0.0.1:3", "--log-level", "error", "--log-format", "text",
 			"--http-allow-host", "x.example.com", "--http-allow-host", "y.example.com:8443", "--http-timeout", "2s", "--trace")

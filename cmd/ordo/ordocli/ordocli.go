@@ -122,8 +122,9 @@ Workloads:
   linear3  three sequential no-op steps
   order    payment -> (inventory || label, + gift for 1 in 4) -> ship -> notify, no-op handlers
   timers   one timer step per instance, all due at the same instant T a few
-           seconds after the last start; prints timers fired per second and
-           lateness (completion - T) instead of start-to-finish latency
+           seconds after the last start (with --spread D, due evenly from T
+           to T+D); prints timers fired per second and lateness (completion
+           - due time) instead of start-to-finish latency
 
 With --server URL, the workload runs through a running Ordo server instead:
 every step is a task on a worker queue, done by --workers worker SDK workers
@@ -131,11 +132,14 @@ every step is a task on a worker queue, done by --workers worker SDK workers
 (default 16); the instances are started through the API. The workload is
 then order unless --workload says otherwise. The token needs the admin role
 (the run deploys its definition).`,
-		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100\n  ordo bench --server http://127.0.0.1:7070 --instances 5000 --concurrency 64",
+		Example: "  ordo bench --workload linear3 --instances 10000 --concurrency 50\n  ordo bench --workload order --instances 10000 --concurrency 100 -o json\n  ordo bench --workload timers --instances 100000 --concurrency 100\n  ordo bench --workload timers --instances 100000 --concurrency 100 --spread 1s\n  ordo bench --server http://127.0.0.1:7070 --instances 5000 --concurrency 64",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Instances <= 0 || opts.Concurrency <= 0 {
 				return &usageError{errors.New("--instances and --concurrency must be positive")}
+			}
+			if opts.Spread < 0 || (opts.Spread > 0 && opts.Workload != bench.WorkloadTimers) {
+				return &usageError{errors.New("--spread is a positive duration, for --workload timers only")}
 			}
 			if _, err := bench.Definition(opts.Workload); err != nil {
 				return &usageError{err}
@@ -177,6 +181,7 @@ then order unless --workload says otherwise. The token needs the admin role
 	f.StringVar(&opts.DB, "db", "", "SQLite file to create (must not exist; default: a temporary file), or a postgres:// URL (the run uses a fresh schema, dropped afterwards)")
 	f.IntVar(&opts.Workers, "workers", 0, "step worker goroutines (default: the engine's); with --server, worker SDK workers (default 4)")
 	f.IntVar(&opts.Nodes, "nodes", 1, "engines on one PostgreSQL schema: the first runs the api role, the others executor,effects,timers")
+	f.DurationVar(&opts.Spread, "spread", 0, "timers workload: spread the due times evenly over this span after T instead of all at T")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&serverURL, "server", "", "run through the Ordo server at this URL, with remote workers in this process")
 	f.StringVar(&token, "token", "", "with --server: bearer token with the admin role (env ORDO_TOKEN)")

@@ -43,8 +43,10 @@ type serveConfig struct {
 	Addr string `yaml:"addr"`
 	// Insecure allows serving without tokens on a non-loopback address.
 	Insecure bool `yaml:"insecure"`
-	// Tokens maps bearer tokens to roles (reader, operator, admin).
-	Tokens map[string]string `yaml:"tokens"`
+	// Tokens maps bearer tokens to their roles: one of reader, operator
+	// and admin, and the roles of human tasks the token may complete
+	// ("operator" or [operator, approver]).
+	Tokens map[string][]string `yaml:"tokens"`
 	// MaxBodyBytes caps request bodies; 0 means the server's default.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// TaskLease is how long a task a remote worker takes stays leased to
@@ -62,19 +64,23 @@ type serveConfig struct {
 	Trace bool       `yaml:"trace"`
 }
 
-// parseTokens parses "tok1=admin,tok2=reader".
-func parseTokens(s string) (map[string]string, error) {
-	out := map[string]string{}
+// parseTokens parses "tok1=admin,tok2=reader,tok3=operator+approver".
+func parseTokens(s string) (map[string][]string, error) {
+	out := map[string][]string{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		tok, role, ok := strings.Cut(part, "=")
-		if !ok || tok == "" || role == "" {
-			return nil, fmt.Errorf("ORDO_TOKENS: %q is not TOKEN=ROLE", redact(part))
+		tok, roles, ok := strings.Cut(part, "=")
+		if !ok || tok == "" || roles == "" {
+			return nil, fmt.Errorf("ORDO_TOKENS: %q is not TOKEN=ROLE or TOKEN=ROLE+ROLE", redact(part))
 		}
-		out[strings.TrimSpace(tok)] = strings.TrimSpace(role)
+		var list []string
+		for _, r := range strings.Split(roles, "+") {
+			list = append(list, strings.TrimSpace(r))
+		}
+		out[strings.TrimSpace(tok)] = list
 	}
 	return out, nil
 }
@@ -89,13 +95,17 @@ func redact(s string) string {
 
 // serverOptions turns a config into server options (without the engine).
 func (c *serveConfig) serverOptions() (*server.Options, error) {
-	opts := &server.Options{Addr: c.Addr, Insecure: c.Insecure, MaxBodyBytes: c.MaxBodyBytes, Tokens: map[string]server.Role{}}
-	for tok, role := range c.Tokens {
-		r := server.Role(role)
-		if !r.Valid() {
-			return nil, fmt.Errorf("token %s: role %q is not reader, operator or admin", redact(tok), role)
+	opts := &server.Options{Addr: c.Addr, Insecure: c.Insecure, MaxBodyBytes: c.MaxBodyBytes,
+		Tokens: map[string]server.Role{}, TaskRoles: map[string][]string{}}
+	for tok, roles := range c.Tokens {
+		role, taskRoles, err := splitTokenRoles(roles)
+		if err != nil {
+			return nil, fmt.Errorf("token %s: %w", redact(tok), err)
 		}
-		opts.Tokens[tok] = r
+		opts.Tokens[tok] = role
+		if len(taskRoles) > 0 {
+			opts.TaskRoles[tok] = taskRoles
+		}
 	}
 	if c.MaxBodyBytes < 0 {
 		return nil, errors.New("maxBodyBytes must not be negative")
@@ -111,6 +121,33 @@ func (c *serveConfig) serverOptions() (*server.Options, error) {
 		return nil, fmt.Errorf("refusing to serve %s without authentication: give tokens (config file tokens: {TOKEN: role}, or ORDO_TOKENS=TOKEN=role), listen on a loopback address, or pass --insecure", c.Addr)
 	}
 	return opts, nil
+}
+
+// splitTokenRoles splits a token's roles into its API role (exactly one
+// of reader, operator, admin) and the roles of human tasks it may
+// complete (any other names).
+func splitTokenRoles(roles []string) (server.Role, []string, error) {
+	var (
+		api  []server.Role
+		task []string
+	)
+	for _, r := range roles {
+		switch {
+		case strings.TrimSpace(r) == "":
+			return "", nil, errors.New("a role is empty")
+		case server.Role(r).Valid():
+			api = append(api, server.Role(r))
+		default:
+			task = append(task, r)
+		}
+	}
+	switch {
+	case len(api) == 0 && len(roles) == 1:
+		return "", nil, fmt.Errorf("role %q is not reader, operator or admin", roles[0])
+	case len(api) != 1:
+		return "", nil, fmt.Errorf("roles %q: give exactly one of reader, operator or admin (then any roles of human tasks)", roles)
+	}
+	return api[0], task, nil
 }
 
 // storeSpec returns the store the config runs on.
@@ -139,7 +176,7 @@ without api serves only /healthz and /readyz. See docs/operations.md.
 Configuration comes from flags, then environment variables (ORDO_DB,
 ORDO_SCHEMA, ORDO_ROLES, ORDO_ADDR, ORDO_TOKENS="tok1=admin,tok2=reader",
 ORDO_LOG_LEVEL, ...), then the --config YAML file (db, schema, migrate,
-roles, addr, insecure, maxBodyBytes, tokens: {TOKEN: role}, log, http,
+roles, addr, insecure, maxBodyBytes, tokens: {TOKEN: role or [role, ...]}, log, http,
 trace), then defaults; a flag wins over the environment, which wins over the
 file. Tokens from the file and the environment are merged. Unknown keys in
 the file are errors. docs/configuration.md lists every setting.
@@ -150,7 +187,10 @@ in http.allowHosts. GET /metrics serves Prometheus metrics; tracing with
 OpenTelemetry is on when OTEL_EXPORTER_OTLP_ENDPOINT is set or with --trace.
 
 Token roles: reader (read), operator (also start, resubmit, cancel), admin (also
-deploy). Without tokens the server only starts on a loopback address, unless
+deploy). A token may also carry roles of human tasks (tokens: {TOKEN:
+[operator, approver]}, or ORDO_TOKENS=TOKEN=operator+approver): a human task
+whose step names a role is completed only with a token that carries it.
+Without tokens the server only starts on a loopback address, unless
 --insecure.
 
 SIGTERM or SIGINT stops it gracefully: requests in progress finish, then the
@@ -357,5 +397,9 @@ func authSummary(o *server.Options) string {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[r], r))
 		}
 	}
-	return "bearer tokens (" + strings.Join(parts, ", ") + ")"
+	summary := strings.Join(parts, ", ")
+	if n := len(o.TaskRoles); n > 0 {
+		summary += fmt.Sprintf("; %d with roles of human tasks", n)
+	}
+	return "bearer tokens (" + summary + ")"
 }

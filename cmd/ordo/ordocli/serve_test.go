@@ -24,9 +24,9 @@ func TestDevWorkflowIsTheExample(t *testing.T) {
 
 func TestParseTokens(t *testing.T) {
 	t.Parallel()
-	toks, err := parseTokens(" a=admin, r=reader,,o = operator ")
+	toks, err := parseTokens(" a=admin, r=reader,,o = operator ,p=operator+approver")
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"a": "admin", "r": "reader", "o": "operator"}, toks)
+	require.Equal(t, map[string][]string{"a": {"admin"}, "r": {"reader"}, "o": {"operator"}, "p": {"operator", "approver"}}, toks)
 
 	for _, bad := range []string{"secret-token", "=admin", "tok="} {
 		_, err := parseTokens(bad)
@@ -41,14 +41,16 @@ func TestServeConfig(t *testing.T) {
 	t.Run("File", func(t *testing.T) {
 		t.Parallel()
 		path := filepath.Join(t.TempDir(), "ordo.yaml")
-		require.NoError(t, os.WriteFile(path, []byte("db: /var/lib/ordo.db\naddr: :7070\nmaxBodyBytes: 2048\ntaskLease: 45s\ntokens:\n  t1: admin\n  t2: reader\n"), 0o600))
+		require.NoError(t, os.WriteFile(path, []byte("db: /var/lib/ordo.db\naddr: :7070\nmaxBodyBytes: 2048\ntaskLease: 45s\ntokens:\n  t1: admin\n  t2: reader\n  t3: [operator, approver, manager]\n"), 0o600))
 		cfg, err := loadConfigFile(path)
 		require.NoError(t, err)
-		require.Equal(t, &serveConfig{DB: "/var/lib/ordo.db", Addr: ":7070", MaxBodyBytes: 2048, TaskLease: 45 * time.Second, Tokens: map[string]string{"t1": "admin", "t2": "reader"}}, cfg)
+		require.Equal(t, &serveConfig{DB: "/var/lib/ordo.db", Addr: ":7070", MaxBodyBytes: 2048, TaskLease: 45 * time.Second,
+			Tokens: map[string][]string{"t1": {"admin"}, "t2": {"reader"}, "t3": {"operator", "approver", "manager"}}}, cfg)
 		opts, err := cfg.serverOptions()
 		require.NoError(t, err)
-		require.Equal(t, map[string]server.Role{"t1": server.RoleAdmin, "t2": server.RoleReader}, opts.Tokens)
-		require.Equal(t, "bearer tokens (1 admin, 1 reader)", authSummary(opts))
+		require.Equal(t, map[string]server.Role{"t1": server.RoleAdmin, "t2": server.RoleReader, "t3": server.RoleOperator}, opts.Tokens)
+		require.Equal(t, map[string][]string{"t3": {"approver", "manager"}}, opts.TaskRoles)
+		require.Equal(t, "bearer tokens (1 admin, 1 operator, 1 reader; 1 with roles of human tasks)", authSummary(opts))
 	})
 
 	t.Run("EmptyFile", func(t *testing.T) {
@@ -76,7 +78,10 @@ func TestServeConfig(t *testing.T) {
 		}{
 			{serveConfig{Addr: "0.0.0.0:7070"}, "refusing to serve"},
 			{serveConfig{Addr: ":7070"}, "refusing to serve"},
-			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string]string{"t": "owner"}}, `role "owner"`},
+			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string][]string{"t": {"owner"}}}, `role "owner" is not reader, operator or admin`},
+			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string][]string{"t": {"owner", "approver"}}}, `exactly one of reader, operator or admin`},
+			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string][]string{"t": {"admin", "operator"}}}, `exactly one of reader, operator or admin`},
+			{serveConfig{Addr: "127.0.0.1:7070", Tokens: map[string][]string{"t": {"operator", " "}}}, `a role is empty`},
 			{serveConfig{Addr: "127.0.0.1:7070", MaxBodyBytes: -1}, "maxBodyBytes"},
 			{serveConfig{Addr: "127.0.0.1:7070", TaskLease: -time.Second}, "taskLease"},
 			{serveConfig{Addr: "7070"}, "HOST:PORT"},

@@ -83,9 +83,10 @@ func leaseLost(err error) error {
 
 func newComplete() *cobra.Command {
 	var (
-		output string
-		state  string
-		claim  int
+		output   string
+		state    string
+		claim    int
+		instance string
 	)
 	cmd := &cobra.Command{
 		Use:   "complete TASK",
@@ -93,8 +94,10 @@ func newComplete() *cobra.Command {
 		Long: `Complete task TASK (an id from ordo tasks) with --output. A human task's
 output must satisfy the step's form: when it does not, the error says where.
 A remote queue task needs --claim, the claim it was polled with; a late or
-repeated completion is refused (exit code 1, "lease lost"). Needs the
-operator role.`,
+repeated completion is refused (exit code 1, "lease lost") and journaled on
+its instance as step.rejected (for a task that is done, when --instance
+names the instance). A human task whose step names a role needs a token
+that carries it. Needs the operator role.`,
 		Example: "  ordo complete 42 --output '{\"approved\":true}'\n  ordo complete 42 --output @result.json --claim 2",
 		Args:    exactArgs(1, "one TASK id"),
 	}
@@ -102,6 +105,7 @@ operator role.`,
 	f.StringVar(&output, "output", "", "the step's output: JSON, @file, or @- for stdin (required)")
 	f.StringVar(&state, "state", "", "the workflow's new state: JSON, @file, or @- for stdin")
 	f.IntVar(&claim, "claim", 0, "the claim the task was polled with (remote queue tasks)")
+	f.StringVar(&instance, "instance", "", "the task's instance: a refused result for a task that is done is journaled on it (step.rejected)")
 	addResultFlags(cmd, func(cmd *cobra.Command, args []string, c *ordoclient.Client) error {
 		if err := taskArg(args[0]); err != nil {
 			return err
@@ -120,7 +124,7 @@ operator role.`,
 		if err != nil {
 			return err
 		}
-		if err := c.CompleteTask(cmd.Context(), args[0], &ordoclient.CompleteRequest{Claim: claim, Output: out, State: st}); err != nil {
+		if err := c.CompleteTask(cmd.Context(), args[0], &ordoclient.CompleteRequest{Claim: claim, InstanceID: instance, Output: out, State: st}); err != nil {
 			return leaseLost(err)
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "task %s completed\n", args[0])
@@ -134,14 +138,15 @@ func newFail() *cobra.Command {
 		msg, code string
 		retryable bool
 		claim     int
+		instance  string
 	)
 	cmd := &cobra.Command{
 		Use:   "fail TASK",
 		Short: "Fail a task",
 		Long: `Fail task TASK with an error message. With --retryable the step's retry
 policy runs it again as a new attempt; without, the step fails at once. A
-remote queue task needs --claim, the claim it was polled with. Needs the
-operator role.`,
+remote queue task needs --claim, the claim it was polled with. A refused
+failure is journaled as for ordo complete. Needs the operator role.`,
 		Example: "  ordo fail 42 --error 'card declined' --code card_declined --claim 1",
 		Args:    exactArgs(1, "one TASK id"),
 	}
@@ -150,6 +155,7 @@ operator role.`,
 	f.StringVar(&code, "code", "", "an error code, kept in the journal for error paths to tell errors apart")
 	f.BoolVar(&retryable, "retryable", false, "let the step's retry policy run it again")
 	f.IntVar(&claim, "claim", 0, "the claim the task was polled with (remote queue tasks)")
+	f.StringVar(&instance, "instance", "", "the task's instance: a refused result for a task that is done is journaled on it (step.rejected)")
 	addResultFlags(cmd, func(cmd *cobra.Command, args []string, c *ordoclient.Client) error {
 		if err := taskArg(args[0]); err != nil {
 			return err
@@ -160,7 +166,7 @@ operator role.`,
 		if claim < 0 {
 			return &usageError{errors.New("--claim must be positive")}
 		}
-		err := c.FailTask(cmd.Context(), args[0], &ordoclient.FailRequest{Claim: claim, Error: &ordoclient.TaskError{Message: msg, Code: code, Retryable: retryable}})
+		err := c.FailTask(cmd.Context(), args[0], &ordoclient.FailRequest{Claim: claim, InstanceID: instance, Error: &ordoclient.TaskError{Message: msg, Code: code, Retryable: retryable}})
 		if err != nil {
 			return leaseLost(err)
 		}
