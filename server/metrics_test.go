@@ -140,10 +140,14 @@ func TestMetrics(t *testing.T) {
 	inst, err = b.eng.Wait(ctx, parked)
 	require.NoError(t, err)
 	require.Equal(t, ordo.StatusReview, inst.Status)
-	// The effect's 410 is not retried: wait for its failure to be counted.
-	require.Eventually(t, func() bool { return b.eng.Stats().EffectFailures == 1 }, 10*time.Second, 10*time.Millisecond)
-
-	m := b.scrape(t)
+	// The effect's 410 is not retried: wait for its failure to be journaled
+	// and observed (the engine counts the try before it journals it).
+	var m map[string]float64
+	require.Eventually(t, func() bool {
+		m = b.scrape(t)
+		return m[`ordo_effect_failures_total{type="http",workflow="metered"}`] == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	scrapes := m[`ordo_http_requests_total{route="GET /metrics",status="200"}`] + 1
 	for sample, want := range map[string]float64{
 		`ordo_instances_started_total{workflow="metered"}`:                                    2,
 		`ordo_instances_started_total{workflow="stuck"}`:                                      1,
@@ -157,12 +161,11 @@ func TestMetrics(t *testing.T) {
 		`ordo_effect_failures_total{type="http",workflow="metered"}`:                          1,
 		`ordo_engine_effect_failures_total`:                                                   1,
 		// Gauges read from the store.
-		`ordo_instances{status="review",workflow="metered"}`:    1,
-		`ordo_instances{status="running",workflow="metered"}`:   0,
-		`ordo_instances{status="running",workflow="stuck"}`:     1,
-		`ordo_queue_depth{kind="step",queue="nobody"}`:          1,
-		`ordo_queue_expired_leases{kind="step",queue="nobody"}`: 0,
-		`ordo_metrics_store_up`:                                 1,
+		`ordo_instances{status="review",workflow="metered"}`:  1,
+		`ordo_instances{status="running",workflow="metered"}`: 0,
+		`ordo_instances{status="running",workflow="stuck"}`:   1,
+		`ordo_queue_depth{kind="step",queue="nobody"}`:        1,
+		`ordo_metrics_store_up`:                               1,
 	} {
 		got, ok := m[sample]
 		require.True(t, ok, "no sample %s", sample)
@@ -177,8 +180,8 @@ func TestMetrics(t *testing.T) {
 	res := b.do(t, request{method: "GET", path: "/metrics"})
 	require.Equal(t, http.StatusUnauthorized, res.status)
 
-	// A second scrape counts the first.
-	require.Equal(t, 1.0, b.scrape(t)[`ordo_http_requests_total{route="GET /metrics",status="200"}`])
+	// A scrape counts the ones before it.
+	require.Equal(t, scrapes, b.scrape(t)[`ordo_http_requests_total{route="GET /metrics",status="200"}`])
 
 	// The engine's lines about a step carry the instance and the step.
 	var completed, failed bool
@@ -192,6 +195,40 @@ func TestMetrics(t *testing.T) {
 	}
 	require.True(t, completed, "a debug line for the completed attempt")
 	require.True(t, failed, "a debug line for the failed attempt, with its code")
+}
+
+// TestMetrics_LeaseExpiries checks that a task whose worker's lease ran out
+// and that is polled again is counted by a counter, not shown by a gauge.
+func TestMetrics_LeaseExpiries(t *testing.T) {
+	t.Parallel()
+	b := setupMetered(t, &ordo.Config{TaskLease: 200 * time.Millisecond})
+	ctx := t.Context()
+	def, err := ordo.ParseDefinition([]byte("workflow: leased\nsteps:\n  - id: work\n    task: {queue: slow}\n"), "leased.yaml")
+	require.NoError(t, err)
+	_, err = b.eng.Deploy(ctx, def)
+	require.NoError(t, err)
+	_, err = b.eng.Start(ctx, "leased", nil)
+	require.NoError(t, err)
+	require.Zero(t, b.scrape(t)["ordo_task_lease_expiries_total"])
+
+	poll := &ordo.PollParams{Queues: []string{"slow"}, Worker: "w1", Wait: 5 * time.Second}
+	first, err := b.eng.PollTasks(ctx, poll)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	// w1 sends no heartbeat: its lease runs out and w2 takes the task.
+	time.Sleep(300 * time.Millisecond)
+	poll.Worker = "w2"
+	second, err := b.eng.PollTasks(ctx, poll)
+	require.NoError(t, err)
+	require.Len(t, second, 1)
+	require.Equal(t, first[0].ID, second[0].ID)
+	require.Equal(t, 2, second[0].Claim)
+
+	m := b.scrape(t)
+	require.Equal(t, 1.0, m["ordo_task_lease_expiries_total"])
+	res := b.do(t, request{method: "GET", path: "/metrics", token: "r"})
+	require.Contains(t, string(res.body), "# TYPE ordo_task_lease_expiries_total counter")
+	require.NotContains(t, string(res.body), "ordo_queue_expired_leases", "the gauge is gone")
 }
 
 func TestMetrics_OneEnginePerMetrics(t *testing.T) {

@@ -148,6 +148,10 @@ type Engine struct {
 	fm      flowMetrics
 
 	firing atomic.Int64 // timers claimed and not yet fired (timers.go)
+	// timerPass is held by a pass of fireTimers; timerRetries are the
+	// unleased timers waiting to fire again (timers.go).
+	timerPass    sync.Mutex
+	timerRetries timerRetries
 
 	mu        sync.RWMutex
 	handlers  map[string]StepFunc
@@ -530,12 +534,24 @@ func (e *Engine) apply(ctx context.Context, def *definition.Workflow, st *journa
 // receive step taking it): if the message is gone or taken, nothing is
 // written and the error wraps ordotype.ErrDuplicate.
 func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef, consume *ordostore.ConsumeRef) (*journal.State, bool, error) {
+	return e.applyTaking(ctx, def, st, cmd, ref, consume, nil)
+}
+
+// applyTaking is applyWith for a completion that also takes, for a remote
+// worker, tasks it makes ready (take; see takeNext): when it commits,
+// take.tasks holds them, leased to the worker and journaled as started in
+// the same transition.
+func (e *Engine) applyTaking(ctx context.Context, def *definition.Workflow, st *journal.State, cmd executor.Command, ref *ordostore.TaskRef, consume *ordostore.ConsumeRef, take *taking) (*journal.State, bool, error) {
 	id := ""
 	if st != nil {
 		id = st.ID
 	}
+	// stored: decide on the state read from the store rather than on a
+	// change of this process still on its way there (see below).
+	stored := false
 	for range maxConflicts {
 		release := func() {}
+		pending := false
 		if id != "" {
 			unlock := e.locks.lock(id)
 			once := false
@@ -548,14 +564,28 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 			// Under the lock the cache holds this process's latest decision
 			// for the instance: decide on it rather than on what the caller
 			// read before its handler ran.
-			if cdef, cst := e.cache.latest(id); cst != nil && cst.Seq > st.Seq {
-				def, st = cdef, cst
+			if cdef, cst, p := e.cache.latest(id); !stored && cst != nil && cst.Seq > st.Seq {
+				def, st, pending = cdef, cst, p
 			}
 		}
 		now := e.clock.Now().UTC()
 		dec, err := executor.Decide(ctx, def, st, cmd, now, e.rand)
 		stale := false
 		if err != nil {
+			if executor.IsStale(err) && pending {
+				// Stale against a change decided but not stored yet, which
+				// may not hold (a result presented with an older claim is
+				// refused at commit). Completing ref as stale on its word
+				// would lose this result, and a claim would be dropped;
+				// decide on the stored state instead. If the change holds,
+				// this transition conflicts and is decided again on it.
+				release()
+				if def, st, err = e.load(ctx, id, true); err != nil {
+					return nil, false, err
+				}
+				stored = true
+				continue
+			}
 			if !executor.IsStale(err) || ref == nil {
 				release()
 				return nil, false, err
@@ -563,7 +593,10 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 			stale = true
 			dec = &executor.Decision{State: st}
 		}
-		tr, local := e.build(st, dec, ref, now)
+		if take != nil {
+			dec = e.takeNext(ctx, def, dec, now, take, stale)
+		}
+		tr, local := e.build(st, dec, ref, now, take)
 		if !stale {
 			tr.Consume = consume
 		}
@@ -583,11 +616,22 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 		}
 		switch {
 		case err == nil:
-			e.afterCommit(def, st, dec.State, res, local)
+			if take != nil {
+				for _, i := range take.idx {
+					tr.Tasks[i].ID = res.TaskIDs[i]
+					take.tasks = append(take.tasks, tr.Tasks[i])
+				}
+			}
+			ended := e.afterCommit(def, st, dec.State, res, tr.Tasks, local)
 			e.wakePollers(tr.Tasks)
 			release()
 			if e.obs != nil && len(dec.Events) > 0 {
 				e.obs(st, dec.State, dec.Events)
+			}
+			if ended {
+				// After the observer, so that a caller of Wait sees the
+				// metrics of the end it waited for.
+				e.notify(dec.State)
 			}
 			if stale {
 				e.m.duplicates.Add(1)
@@ -598,6 +642,7 @@ func (e *Engine) applyWith(ctx context.Context, def *definition.Workflow, st *jo
 			e.m.conflicts.Add(1)
 			e.cache.drop(id)
 			release()
+			stored = false
 			def, st, err = e.load(ctx, id, true)
 			if err != nil {
 				return nil, false, err
@@ -634,7 +679,7 @@ type localTask struct {
 	idx    int // index in the transition's Tasks
 }
 
-func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time) (*ordostore.Transition, []localTask) {
+func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore.TaskRef, now time.Time, take *taking) (*ordostore.Transition, []localTask) {
 	ns := dec.State
 	stateJSON := ns.AppendJSON(make([]byte, 0, 1024))
 	tr := &ordostore.Transition{Complete: ref}
@@ -671,7 +716,11 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 				Payload: nt.Payload, DueAt: nt.DueAt, CreatedAt: now,
 			}
 			tr.Tasks[i] = t
-			if p := e.poolFor(nt.Kind, nt.Queue); p != nil && !nt.DueAt.After(now) && !e.stopping.Load() && p.tryReserve() {
+			if k := take.index(i); k >= 0 {
+				t.LeaseOwner = workerPrefix + take.worker
+				t.LeaseUntil = take.leases[k]
+				t.Claim = 1
+			} else if p := e.poolFor(nt.Kind, nt.Queue); p != nil && !nt.DueAt.After(now) && !e.stopping.Load() && p.tryReserve() {
 				t.LeaseOwner = e.node
 				t.LeaseUntil = now.Add(e.lease)
 				local = append(local, localTask{pool: p, task: t, idx: i})
@@ -718,7 +767,10 @@ func (e *Engine) unreserve(local []localTask) {
 	}
 }
 
-func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.State, res ordostore.TransitionResult, local []localTask) {
+// afterCommit hands a committed transition's tasks on and caches its state.
+// It reports whether the instance came to an end (or to review), for its
+// waiters to be told.
+func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.State, res ordostore.TransitionResult, tasks []*ordostore.Task, local []localTask) bool {
 	for _, lt := range local {
 		lt.task.ID = res.TaskIDs[lt.idx]
 		if lt.poller != nil {
@@ -728,15 +780,26 @@ func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.St
 		lt.task.Claim = 0
 		lt.pool.push(lt.task)
 	}
-	if len(res.TaskIDs) > len(local) {
-		e.poke() // tasks for later, or for the scheduler to claim
-	}
-	e.cache.commit(after.ID, def, after)
-	if before == nil || before.Status != after.Status {
-		if after.Status.Terminal() || after.Status == ordotype.StatusReview {
-			e.notify(after)
+	for _, t := range tasks {
+		if t.LeaseOwner == "" && e.schedules(t) {
+			e.poke() // a task for later, or for the scheduler to claim
+			break
 		}
 	}
+	e.cache.commit(after.ID, def, after)
+	return (before == nil || before.Status != after.Status) &&
+		(after.Status.Terminal() || after.Status == ordotype.StatusReview)
+}
+
+// schedules reports whether this process's scheduler may claim t (now or
+// when it is due): not for a task of a remote queue or a human task, which
+// wait for a worker or a person (pollers are woken by wakePollers). Waking
+// the scheduler for those would run a claim query per pool for nothing.
+func (e *Engine) schedules(t *ordostore.Task) bool {
+	if t.Kind == ordotype.TaskStep && !e.steps.has(t.Queue) && (remoteQueue(t.Queue) || t.Queue == executor.QueueHuman) {
+		return false
+	}
+	return true
 }
 
 // poke wakes the scheduler.
@@ -795,8 +858,8 @@ func (e *Engine) readState(ctx context.Context, id string) (*journal.State, erro
 		}
 		return nil, &storeError{err}
 	}
-	st := new(journal.State)
-	if err := json.Unmarshal(inst.State, st); err != nil {
+	st, err := journal.DecodeState(inst.State)
+	if err != nil {
 		return nil, fmt.Errorf("instance %s: decoding state: %w", id, err)
 	}
 	return st, nil
