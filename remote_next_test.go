@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/internal/testhook"
 	"github.com/ordoflow/ordo/ordotest"
 )
 
@@ -109,6 +110,42 @@ func TestRemote_CompleteTaskNextTakesUpToMax(t *testing.T) {
 	tasks, err := eng.PollTasks(ctx, &ordo.PollParams{Queues: []string{"stock"}, Worker: "w2"})
 	require.NoError(t, err)
 	require.Empty(t, tasks, "nothing left to poll: both are leased to w1")
+}
+
+// Beyond its next task, a completion takes no task that a waiting poll has
+// a free slot for: that poll gets it, so a busy worker does not hold what
+// an idle one could run.
+func TestRemote_CompleteTaskNextLeavesExtrasToAWaitingPoll(t *testing.T) {
+	t.Parallel()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+	ctx := t.Context()
+	deployYAML(t, eng, chainYAML)
+	_, err := eng.Start(ctx, "chain", nil)
+	require.NoError(t, err)
+	pay := pollOne(t, eng, "w1", "payment")
+
+	polled := make(chan []*ordo.OpenTask, 1)
+	go func() {
+		tasks, err := eng.PollTasks(ctx, &ordo.PollParams{Queues: []string{"stock"}, Worker: "w2", Wait: 10 * time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		polled <- tasks
+	}()
+	require.Eventually(t, func() bool { return testhook.EngineOf(eng).PollWaiting("stock") }, 5*time.Second, time.Millisecond)
+
+	done, err := eng.CompleteTaskNext(ctx, pay.ID, pay.Claim, nil, &ordo.PollParams{Queues: []string{"stock"}, Worker: "w1", Max: 5})
+	require.NoError(t, err)
+	require.Len(t, done.Next, 1, "the next task only: w2 waits for the other")
+	select {
+	case tasks := <-polled:
+		require.Len(t, tasks, 1)
+		require.NotEqual(t, done.Next[0].Step, tasks[0].Step)
+		require.Equal(t, "w2", tasks[0].Worker)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting poll got nothing")
+	}
+	require.Equal(t, int64(1), eng.Stats().HandedOff, "handed over in memory, without a claim query")
 }
 
 // A task taken with a completion is leased like a polled one: when the

@@ -37,6 +37,16 @@ type Options struct {
 	Name string
 	// Concurrency is how many tasks may run at once. Defaults to 10.
 	Concurrency int
+	// Prefetch is about how many tasks, beyond the Concurrency running,
+	// the worker may hold ready to run. Every completion asks the server
+	// for the worker's next task, which the same slot runs at once. A
+	// completion that makes several steps ready may also take more, while
+	// the worker holds fewer than Prefetch: they wait for the next free
+	// slot instead of for a poll. (The server gives them to a poll waiting
+	// with a free slot instead, if there is one.) Held tasks are leased to
+	// this worker, and their leases run while they wait. Defaults to
+	// Concurrency/4, at least 1; a negative value holds none.
+	Prefetch int
 	// PollWait is how long one poll waits on the server for a task before
 	// it answers with none (a long poll); it is sent in whole seconds.
 	// Defaults to 30 seconds.
@@ -105,6 +115,12 @@ func New(opts Options) (*Worker, error) {
 	}
 	if opts.Concurrency == 0 {
 		opts.Concurrency = DefaultConcurrency
+	}
+	switch {
+	case opts.Prefetch == 0:
+		opts.Prefetch = max(opts.Concurrency/2, 1)
+	case opts.Prefetch < 0:
+		opts.Prefetch = 0
 	}
 	if opts.PollWait == 0 {
 		opts.PollWait = DefaultPollWait
@@ -205,6 +221,32 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	slots := make(chan struct{}, w.opts.Concurrency)
 	var inflight sync.WaitGroup
+	pf := newPrefetch(w.opts.Prefetch)
+	// runSlot runs t in a slot the caller holds, then the tasks each
+	// completion brings, then the tasks held ready; it frees the slot when
+	// there are none left.
+	runSlot := func(t *Task) {
+		defer inflight.Done()
+		defer func() { <-slots }()
+		for t != nil {
+			// A completion brings the next task ready on the worker's
+			// queues, if there is one: the slot runs it at once. It may
+			// bring more, held for the slots that free up next; the server
+			// gives those to a poll waiting for them instead, if any.
+			var next *ordoclient.NextRequest
+			if ctx.Err() == nil {
+				next = &ordoclient.NextRequest{Queues: queues, Worker: w.opts.Name, Max: 1 + pf.room()}
+			}
+			var more []*Task
+			t, more = w.run(hctx, t, handlers, next)
+			pf.hold(more)
+			if t == nil {
+				// Whoever holds a task runs the held ones before it gives
+				// its slot back, so none is left behind.
+				t = pf.take()
+			}
+		}
+	}
 	var runErr error
 	backoff := time.Duration(0)
 	w.log.InfoContext(ctx, "worker polling", "queues", queues, "concurrency", w.opts.Concurrency)
@@ -225,6 +267,19 @@ func (w *Worker) Run(ctx context.Context) error {
 			default:
 			}
 			break
+		}
+		// Tasks held ready go first, in the slots just taken.
+		for free > 0 {
+			t := pf.take()
+			if t == nil {
+				break
+			}
+			free--
+			inflight.Add(1)
+			go runSlot(t)
+		}
+		if free == 0 {
+			continue
 		}
 		tasks, err := w.api.poll(ctx, queues, w.opts.Name, free, w.opts.PollWait)
 		// Give back the slots no task came for. (A server never sends more
@@ -254,19 +309,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		backoff = 0
 		for _, t := range tasks {
 			inflight.Add(1)
-			go func() {
-				defer inflight.Done()
-				defer func() { <-slots }()
-				// A completion brings the next task ready on the worker's
-				// queues, if there is one: the slot runs it at once.
-				for t != nil {
-					var next *ordoclient.NextRequest
-					if ctx.Err() == nil {
-						next = &ordoclient.NextRequest{Queues: queues, Worker: w.opts.Name, Max: 1}
-					}
-					t = w.run(hctx, t, handlers[t.Queue], next)
-				}
-			}()
+			go runSlot(t)
 		}
 	}
 
@@ -289,16 +332,18 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // run runs one task: the handler, with a heartbeat beside it, then the
 // completion or failure. With next set, the completion asks for the
-// worker's next task, which run returns (nil when none came).
-func (w *Worker) run(ctx context.Context, t *Task, fn HandlerFunc, next *ordoclient.NextRequest) *Task {
+// worker's next tasks: run returns the first (nil when none came) and the
+// others.
+func (w *Worker) run(ctx context.Context, t *Task, handlers map[string]HandlerFunc, next *ordoclient.NextRequest) (*Task, []*Task) {
 	log := slog.New(&taskAttrs{h: w.log.Handler(), attrs: []slog.Attr{
 		slog.String("task", t.ID), slog.String("instance", t.InstanceID), slog.String("step", t.Step), slog.Int("attempt", t.Attempt),
 	}})
+	fn := handlers[t.Queue]
 	if fn == nil {
 		// The server handed out a task of a queue this worker did not ask
 		// for; fail it so that it is retried elsewhere.
 		w.finish(ctx, log, t, nil, fmt.Errorf("worker %s has no handler for queue %q", w.opts.Name, t.Queue), nil)
-		return nil
+		return nil, nil
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -323,9 +368,13 @@ func (w *Worker) run(ctx context.Context, t *Task, fn HandlerFunc, next *ordocli
 	<-hbDone
 	if errors.Is(context.Cause(tctx), ErrLeaseLost) {
 		log.Warn("lease lost while the handler ran; its result is dropped (the task is, or will be, run by another worker)")
-		return nil
+		return nil, nil
 	}
-	return w.finish(ctx, log, t, res, err, next)
+	taken := w.finish(ctx, log, t, res, err, next)
+	if len(taken) == 0 {
+		return nil, nil
+	}
+	return taken[0], taken[1:]
 }
 
 func safeCall(ctx context.Context, fn HandlerFunc, t *Task) (res *Result, err error) {
@@ -382,8 +431,8 @@ func (w *Worker) heartbeat(ctx context.Context, log *slog.Logger, t *Task, cance
 // that, the task belongs to whoever takes it next. A result the server
 // refuses for good (an output a human task's form does not take, say) fails
 // the task instead, without retries. A completion sent with next returns
-// the next task the server took for the worker, if any.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Result, herr error, next *ordoclient.NextRequest) *Task {
+// the next tasks the server took for the worker, if any.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Result, herr error, next *ordoclient.NextRequest) []*Task {
 	if herr == nil {
 		req, err := completion(res)
 		if err == nil {
@@ -397,10 +446,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, t *Task, res *Res
 			})
 			if err == nil {
 				log.Debug("task completed")
-				if len(taken) > 0 {
-					return taken[0] // Max 1: at most one
-				}
-				return nil
+				return taken
 			}
 			if !isPermanent(err) || isLeaseLost(err) {
 				return nil

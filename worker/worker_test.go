@@ -245,6 +245,74 @@ func TestWorker_Concurrency(t *testing.T) {
 	require.Equal(t, int32(3), peak.Load(), "runs up to Concurrency tasks at once, and no more")
 }
 
+// A busy worker takes the steps a completion makes ready with its answer:
+// one runs next in the same slot, the others are held for the next free
+// slot, and Concurrency still bounds what runs at once. Without prefetch,
+// the others wait for a poll.
+func TestWorker_Prefetch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		prefetch  int
+		takenNext int64
+	}{
+		// pay's completion brings pick and pack, pack's brings ship.
+		{"held", 2, 3},
+		// pay's completion brings pick; pack is polled; the last of pick
+		// and pack brings ship.
+		{"none", -1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := startServer(t, 0)
+			b.deploy(t, `workflow: fan
+steps:
+  - id: pay
+    task: {queue: payment}
+  - id: pick
+    after: [pay]
+    task: {queue: stock}
+  - id: pack
+    after: [pay]
+    task: {queue: stock}
+  - id: ship
+    after: [pick, pack]
+    task: {queue: shipping}
+`)
+			opts := b.workerOptions("w1")
+			opts.Concurrency, opts.Prefetch = 1, tc.prefetch
+			w, err := worker.New(opts)
+			require.NoError(t, err)
+			var now, peak atomic.Int32
+			var mu sync.Mutex
+			var order []string
+			h := func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
+				n := now.Add(1)
+				defer now.Add(-1)
+				if n > peak.Load() {
+					peak.Store(n)
+				}
+				mu.Lock()
+				order = append(order, task.Step)
+				mu.Unlock()
+				return nil, nil
+			}
+			for _, q := range []string{"payment", "stock", "shipping"} {
+				w.Handle(q, h)
+			}
+			id := b.start(t, "fan", `{}`)
+			run(t, w)
+			require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
+			require.Equal(t, int32(1), peak.Load(), "one task at a time")
+			require.Equal(t, tc.takenNext, b.eng.Stats().TakenNext)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, order, 4, "each step ran once: %v", order)
+			require.Equal(t, "ship", order[3])
+		})
+	}
+}
+
 // A handler that runs longer than the lease keeps its task: the worker
 // renews the lease.
 func TestWorker_HeartbeatKeepsTheLease(t *testing.T) {

@@ -296,6 +296,25 @@ func (r *remoteState) offer(queue string) *poller {
 	return nil
 }
 
+// PollWaiting reports whether a poll waiting in this process for queue
+// has a free slot (tests).
+func (e *Engine) PollWaiting(queue string) bool { return e.remote.polled(queue) }
+
+// polled reports whether a poller waiting for queue has a free slot.
+func (r *remoteState) polled(queue string) bool {
+	if r.waiting.Load() == 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p := range r.pollers[queue] {
+		if !p.closed && p.free > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // deliver hands a committed task to the poller it was offered to. The
 // handoff channel has room for every slot, so it never blocks.
 func (r *remoteState) deliver(p *poller, t *ordostore.Task) {
@@ -586,6 +605,12 @@ func (e *Engine) takeNext(ctx context.Context, def *definition.Workflow, dec *ex
 			break
 		}
 		if nt.Kind != ordotype.TaskStep || nt.DueAt.After(now) || !slices.Contains(take.queues, nt.Queue) {
+			continue
+		}
+		if len(take.idx) > 0 && e.remote.polled(nt.Queue) {
+			// Beyond its next task, a worker takes no task that a poll
+			// waiting in this process would take (offerRemote): that poll
+			// has a free slot, the completing worker may not.
 			continue
 		}
 		started, err := executor.Decide(ctx, def, dec.State, executor.StepClaimed{Step: nt.Step, Attempt: nt.Attempt, Worker: take.worker, Claim: 1}, now, e.rand)
