@@ -45,7 +45,7 @@ type Options struct {
 	// slot instead of for a poll. (The server gives them to a poll waiting
 	// with a free slot instead, if there is one.) Held tasks are leased to
 	// this worker, and their leases run while they wait. Defaults to
-	// Concurrency/4, at least 1; a negative value holds none.
+	// Concurrency/2, at least 1; a negative value holds none.
 	Prefetch int
 	// PollWait is how long one poll waits on the server for a task before
 	// it answers with none (a long poll); it is sent in whole seconds.
