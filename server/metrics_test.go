@@ -265,7 +265,16 @@ func TestRequestLogs(t *testing.T) {
 	made := res.header.Get("X-Request-Id")
 	require.Len(t, made, 32)
 
+	// Workers' successful calls log at debug, their refusals at info.
+	res = b.do(t, request{method: "POST", path: "/api/v1/tasks/poll", token: "a", body: `{"queues":["nobody"],"worker":"w1"}`})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	polled := res.header.Get("X-Request-Id")
+	res = b.do(t, request{method: "POST", path: "/api/v1/tasks/999999/complete", token: "a", body: `{"claim":1}`})
+	require.Equal(t, http.StatusNotFound, res.status, string(res.body))
+	refused := res.header.Get("X-Request-Id")
+
 	var found, notFound map[string]any
+	levels := map[string]any{}
 	for _, line := range b.logs.lines(t) {
 		if line["msg"] != "request" {
 			continue
@@ -275,8 +284,11 @@ func TestRequestLogs(t *testing.T) {
 			found = line
 		case made:
 			notFound = line
+		case polled, refused:
+			levels[line["request_id"].(string)] = line["level"]
 		}
 	}
+	require.Equal(t, map[string]any{polled: "DEBUG", refused: "INFO"}, levels)
 	require.NotNil(t, found, "a log line for the request")
 	require.Equal(t, "GET", found["method"])
 	require.Equal(t, "GET /api/v1/instances/{id}", found["route"])

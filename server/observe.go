@@ -104,9 +104,14 @@ func (s *Server) routePattern(r *http.Request) string {
 	return pattern
 }
 
-// quietRoutes are logged at debug level: probes and scrapes come every few
-// seconds.
-var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+// quietRoutes are logged at debug level when they succeed: probes and
+// scrapes come every few seconds, and workers poll, heartbeat and complete
+// tasks many times a second (the journal keeps what they did).
+var quietRoutes = map[string]bool{
+	"GET /healthz": true, "GET /readyz": true, "GET /metrics": true,
+	"POST /api/v1/tasks/poll": true, "POST /api/v1/tasks/{id}/heartbeat": true,
+	"POST /api/v1/tasks/{id}/complete": true, "POST /api/v1/tasks/{id}/fail": true,
+}
 
 // logRequests wraps h: each request gets a request id (sent back in
 // X-Request-Id) and one log line with its method, route, status, duration,
@@ -135,7 +140,7 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 			switch {
 			case status >= 500:
 				level = slog.LevelError
-			case quietRoutes[route]:
+			case status < 400 && quietRoutes[route]:
 				level = slog.LevelDebug
 			}
 			ctx := r.Context()
