@@ -40,12 +40,15 @@ type Options struct {
 	// Prefetch is about how many tasks, beyond the Concurrency running,
 	// the worker may hold ready to run. Every completion asks the server
 	// for the worker's next task, which the same slot runs at once. A
-	// completion that makes several steps ready may also take more, while
-	// the worker holds fewer than Prefetch: they wait for the next free
-	// slot instead of for a poll. (The server gives them to a poll waiting
-	// with a free slot instead, if there is one.) Held tasks are leased to
-	// this worker, and their leases run while they wait. Defaults to
-	// Concurrency/2, at least 1; a negative value holds none.
+	// completion that makes several steps ready, and a poll, may also take
+	// more while the worker holds fewer than Prefetch: they wait for the
+	// next free slot instead of for a poll. (A completion's extra tasks go
+	// to a poll waiting with a free slot instead, if there is one.) Held
+	// tasks are leased to this worker and their leases run while they
+	// wait: one whose lease ran out is renewed before it runs, or dropped
+	// if another worker took it meanwhile. Defaults to Concurrency/2, at
+	// least 1; a negative value holds none (for long tasks, whose leases
+	// could run out in the wait).
 	Prefetch int
 	// PollWait is how long one poll waits on the server for a task before
 	// it answers with none (a long poll); it is sent in whole seconds.
@@ -240,10 +243,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			var more []*Task
 			t, more = w.run(hctx, t, handlers, next)
 			pf.hold(more)
-			if t == nil {
+			for t == nil {
 				// Whoever holds a task runs the held ones before it gives
 				// its slot back, so none is left behind.
-				t = pf.take()
+				if t = pf.take(); t == nil {
+					break
+				}
+				t = w.renewHeld(hctx, t)
 			}
 		}
 	}
@@ -274,6 +280,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			if t == nil {
 				break
 			}
+			if t = w.renewHeld(hctx, t); t == nil {
+				continue
+			}
 			free--
 			inflight.Add(1)
 			go runSlot(t)
@@ -281,14 +290,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		if free == 0 {
 			continue
 		}
-		tasks, err := w.api.poll(ctx, queues, w.opts.Name, free, w.opts.PollWait)
-		// Give back the slots no task came for. (A server never sends more
-		// than asked; if one did, the extra tasks wait for slots.)
+		// A poll may also take tasks to hold, as completions do: a busy
+		// worker then polls less often.
+		tasks, err := w.api.poll(ctx, queues, w.opts.Name, free+pf.room(), w.opts.PollWait)
+		if len(tasks) > free {
+			pf.hold(tasks[free:])
+			tasks = tasks[:free]
+		}
+		// Give back the slots no task came for.
 		for range free - len(tasks) {
 			<-slots
-		}
-		for range len(tasks) - free {
-			slots <- struct{}{}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -328,6 +339,27 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker stopped")
 	return runErr
+}
+
+// renewHeld returns a held task about to run, or nil when it is no longer
+// this worker's. A task whose lease ran out while it waited for a slot is
+// renewed first: if another worker has taken it since, it is dropped rather
+// than run twice.
+func (w *Worker) renewHeld(ctx context.Context, t *Task) *Task {
+	if t.LeaseUntil.IsZero() || time.Now().Before(t.LeaseUntil) {
+		return t
+	}
+	until, err := w.api.heartbeat(ctx, t.ID, t.Claim)
+	switch {
+	case err == nil:
+		t.LeaseUntil = until
+	case isLeaseLost(err):
+		w.log.Warn("a held task's lease ran out before a slot was free, and another worker took it",
+			"task", t.ID, "instance", t.InstanceID, "step", t.Step, "attempt", t.Attempt)
+		return nil
+	}
+	// Another error: run it; its heartbeat or result tells.
+	return t
 }
 
 // run runs one task: the handler, with a heartbeat beside it, then the

@@ -1,12 +1,15 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -309,6 +312,126 @@ steps:
 			defer mu.Unlock()
 			require.Len(t, order, 4, "each step ran once: %v", order)
 			require.Equal(t, "ship", order[3])
+		})
+	}
+}
+
+// pollCounter counts the polls the server answered with tasks.
+type pollCounter struct {
+	rt       http.RoundTripper
+	nonEmpty atomic.Int32
+}
+
+func (c *pollCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := c.rt.RoundTrip(r)
+	if err != nil || !strings.HasSuffix(r.URL.Path, "/tasks/poll") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if bytes.Contains(body, []byte(`"id"`)) {
+		c.nonEmpty.Add(1)
+	}
+	return resp, err
+}
+
+// A poll takes tasks to hold too: a worker with one slot takes four waiting
+// tasks in one poll and runs them one after the other.
+func TestWorker_PrefetchOnPoll(t *testing.T) {
+	t.Parallel()
+	b := startServer(t, 0)
+	b.deploy(t, oneStepYAML)
+	ids := make([]string, 4)
+	for i := range ids {
+		ids[i] = b.start(t, "one", `{}`)
+	}
+	pc := &pollCounter{rt: http.DefaultTransport}
+	opts := b.workerOptions("w1")
+	opts.Concurrency, opts.Prefetch, opts.HTTPClient = 1, 3, &http.Client{Transport: pc}
+	w, err := worker.New(opts)
+	require.NoError(t, err)
+	var now, peak atomic.Int32
+	w.Handle("q", func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		if n > peak.Load() {
+			peak.Store(n)
+		}
+		return nil, nil
+	})
+	run(t, w)
+	for _, id := range ids {
+		require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
+	}
+	require.Equal(t, int32(1), peak.Load(), "one task at a time")
+	require.Equal(t, int32(1), pc.nonEmpty.Load(), "one poll brought the four tasks")
+}
+
+// A held task whose lease runs out before a slot is free is renewed before
+// it runs, or dropped when another worker took it meanwhile: either way it
+// runs once.
+func TestWorker_HeldTaskWhoseLeaseRanOut(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		other     bool // a second worker polls while the task is held
+		delivered int
+	}{
+		{"renewed", false, 2},
+		{"taken by another", true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := startServer(t, 300*time.Millisecond)
+			b.deploy(t, oneStepYAML)
+			ids := []string{b.start(t, "one", `{}`), b.start(t, "one", `{}`)}
+			var mu sync.Mutex
+			runs := map[string]int{}
+			started, second := make(chan struct{}), make(chan struct{})
+			handler := func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
+				mu.Lock()
+				runs[task.InstanceID]++
+				first := len(runs) == 1
+				mu.Unlock()
+				if !first {
+					close(second)
+					return nil, nil
+				}
+				close(started)
+				// Heartbeats keep this task's lease; the held one's runs
+				// out (and w2 takes it, when there is a w2).
+				time.Sleep(time.Second)
+				if tc.other {
+					select {
+					case <-second:
+					case <-time.After(10 * time.Second):
+						t.Error("w2 never took the held task")
+					}
+				}
+				return nil, nil
+			}
+			opts := b.workerOptions("w1")
+			opts.Concurrency, opts.Prefetch = 1, 1
+			w1, err := worker.New(opts)
+			require.NoError(t, err)
+			w1.Handle("q", handler)
+			run(t, w1)
+			if tc.other {
+				<-started // w1 holds the other task
+				w2, err := worker.New(b.workerOptions("w2"))
+				require.NoError(t, err)
+				w2.Handle("q", handler)
+				run(t, w2)
+			}
+			for _, id := range ids {
+				require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, map[string]int{ids[0]: 1, ids[1]: 1}, runs, "each ran once")
+			delivered := count(b.journal(t, ids[0]), "step.started", "only") + count(b.journal(t, ids[1]), "step.started", "only")
+			require.Equal(t, tc.delivered, delivered)
 		})
 	}
 }
