@@ -464,6 +464,80 @@ func TestRemote_TaskCarriesTheTraceContext(t *testing.T) {
 // is durable: the engine that handed the task out stops, and the one
 // opened on the same file after the deadline times the attempt out instead
 // of handing it out again, and refuses the late result.
+// A step's timeout fails a delivery whose worker went silent even when no
+// worker polls its queue again: the engine acts at the deadline, and the
+// worker's task is done with it.
+func TestRemote_TimeoutWithoutAnotherPoll(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+	deployYAML(t, eng, `workflow: watched
+onFailure: review
+steps:
+  - id: charge
+    task: {queue: watched}
+    timeout: 300ms
+    retry: {maxAttempts: 1}
+`)
+	id, err := eng.Start(ctx, "watched", nil)
+	require.NoError(t, err)
+	first := pollOne(t, eng, "w1", "watched")
+	require.False(t, first.Deadline.IsZero())
+
+	// w1 goes silent; nobody polls "watched" again.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	inst, err := eng.Wait(waitCtx, id)
+	require.NoError(t, err)
+	require.Equal(t, ordo.StatusReview, inst.Status)
+	failed := eventsOf(t, eng, id, "step.failed")
+	require.Len(t, failed, 1)
+	require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
+	require.Contains(t, failed[0]["error"].(map[string]any)["message"], "timeout of 300ms")
+	require.False(t, time.Now().Before(first.Deadline), "not before the deadline")
+
+	tasks, err := eng.ListTasks(ctx, &ordo.ListTasksParams{Queue: "watched"})
+	require.NoError(t, err)
+	require.Empty(t, tasks, "the worker's task is done")
+	err = eng.CompleteTask(ctx, first.ID, first.Claim, &ordo.TaskCompletion{Output: "late", InstanceID: id})
+	require.ErrorIs(t, err, ordo.ErrLeaseLost)
+}
+
+// The same for a step a worker took with its completion of the step
+// before.
+func TestRemote_TimeoutOfATaskTakenNext(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+	deployYAML(t, eng, `workflow: watched
+onFailure: review
+steps:
+  - id: reserve
+    task: {queue: watched}
+  - id: charge
+    after: [reserve]
+    task: {queue: watched}
+    timeout: 300ms
+    retry: {maxAttempts: 1}
+`)
+	id, err := eng.Start(ctx, "watched", nil)
+	require.NoError(t, err)
+	first := pollOne(t, eng, "w1", "watched")
+	done, err := eng.CompleteTaskNext(ctx, first.ID, first.Claim, nil, &ordo.PollParams{Queues: []string{"watched"}, Worker: "w1"})
+	require.NoError(t, err)
+	require.Len(t, done.Next, 1)
+	require.Equal(t, "charge", done.Next[0].Step)
+
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	inst, err := eng.Wait(waitCtx, id)
+	require.NoError(t, err)
+	require.Equal(t, ordo.StatusReview, inst.Status)
+	failed := eventsOf(t, eng, id, "step.failed")
+	require.Len(t, failed, 1)
+	require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
+}
+
 func TestRemote_TimeoutSurvivesARestart(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -531,8 +531,10 @@ func TestServer_RemoteTaskTimeout(t *testing.T) {
 	for {
 		until, err := b.client.HeartbeatTask(ctx, task.ID, task.Claim)
 		if err != nil {
+			// Refused as past the timeout, or, when the engine failed the
+			// attempt at its deadline first, as done.
 			require.True(t, ordoclient.IsCode(err, ordoclient.CodeLeaseLost), "%v", err)
-			require.Contains(t, err.Error(), "timeout")
+			require.Regexp(t, "timeout|is done", err.Error())
 			require.False(t, time.Now().Before(*task.Deadline), "no heartbeat is refused before the deadline")
 			break
 		}

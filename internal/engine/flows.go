@@ -262,7 +262,7 @@ func (e *Engine) expireMessages(ctx context.Context) {
 
 // controlQueues are the step-task queues of the engine's own work for
 // long-running flows, run by nodes with the executor role.
-var controlQueues = []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline, executor.QueueHuman}
+var controlQueues = []string{executor.QueueWorkflow, executor.QueueParent, executor.QueueCancel, executor.QueueRelease, executor.QueueDeadline, executor.QueueHuman, executor.QueueTimeout}
 
 // control returns the engine's own handler of a step task's queue, if the
 // queue is one of the engine's.
@@ -280,6 +280,8 @@ func (e *Engine) control(queue string) func(context.Context, *ordostore.Task) {
 		return e.runDeadline
 	case executor.QueueHuman:
 		return e.runHumanTimeout
+	case executor.QueueTimeout:
+		return e.runStepTimeout
 	}
 	return nil
 }
@@ -302,6 +304,59 @@ func (e *Engine) runHumanTimeout(ctx context.Context, t *ordostore.Task) {
 		return
 	}
 	e.failTimedOut(ctx, def, st, t, fmt.Sprintf("no one completed the human task within the step's timeout of %s", step.Timeout), false)
+}
+
+// runStepTimeout runs when a worker's delivery of a step comes to the
+// step's timeout (the task is made when the worker takes the step). If the
+// delivery is still running, it fails as one whose worker ran past the
+// timeout fails when it calls again (timeOut): a worker that went silent,
+// with no other polling its queue, does not hold the instance forever. The
+// worker's task is completed with it. If the step has finished, or a later
+// delivery started (which has its own), there is nothing to do.
+func (e *Engine) runStepTimeout(ctx context.Context, t *ordostore.Task) {
+	def, st, err := e.load(ctx, t.InstanceID, true)
+	if err != nil {
+		e.log.ErrorContext(ctx, "loading instance for a step's timeout", logInstance, t.InstanceID, logTask, t.ID, "error", err)
+		return
+	}
+	step := def.Step(t.StepID)
+	ss := st.Steps[t.StepID]
+	if step == nil || step.Timeout <= 0 || ss == nil || ss.Attempt != t.Attempt || ss.Status != ordotype.StepRunning ||
+		ss.StartedAt.IsZero() || e.clock.Now().Before(ss.StartedAt.Add(step.Timeout)) {
+		e.drop(ctx, def, st, t)
+		return
+	}
+	// Fail the attempt by completing the worker's task, so that it is
+	// not delivered again; then this one is out of date.
+	tasks, err := e.store.ListTasks(ctx, &ordostore.ListTasksParams{
+		Kinds: []ordotype.TaskKind{ordotype.TaskStep}, InstanceID: t.InstanceID, Limit: 1000,
+	})
+	if err != nil {
+		e.log.ErrorContext(ctx, "listing an instance's tasks for a step's timeout", logInstance, t.InstanceID, logTask, t.ID, "error", err)
+		return // the lease runs out and the task is run again
+	}
+	target := t
+	for _, wt := range tasks {
+		if wt.StepID == t.StepID && wt.Attempt == t.Attempt && taskKind(wt) == TaskKindTask {
+			target = wt
+			break
+		}
+	}
+	e.timeOut(ctx, def, st, target, step)
+	if target == t {
+		return
+	}
+	e.remote.handedTask(target.ID, target.Claim) // done: its worker's result reads the store
+
+	if def, st, err = e.load(ctx, t.InstanceID, true); err != nil {
+		return
+	}
+	if ss := st.Steps[t.StepID]; ss != nil && ss.Attempt == t.Attempt && ss.Status == ordotype.StepRunning {
+		// Not failed (a worker's result or a new delivery came first, or
+		// the store failed): this task runs again when its lease ends.
+		return
+	}
+	e.drop(ctx, def, st, t)
 }
 
 // runChild starts the child instance of a workflow step. The child's

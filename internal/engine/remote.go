@@ -617,7 +617,9 @@ func (e *Engine) takeNext(ctx context.Context, def *definition.Workflow, dec *ex
 		if err != nil {
 			continue // not startable: it waits for a poll
 		}
-		dec = &executor.Decision{Events: append(dec.Events, started.Events...), Tasks: dec.Tasks, State: started.State}
+		// The tasks started makes (a timeout's) go after the decision's,
+		// whose indices take.idx holds.
+		dec = &executor.Decision{Events: append(dec.Events, started.Events...), Tasks: append(dec.Tasks, started.Tasks...), State: started.State}
 		step := def.Step(nt.Step)
 		lease := now.Add(e.leaseFor(step))
 		if step != nil && step.Timeout > 0 && step.Timeout < lease.Sub(now) {
@@ -1201,7 +1203,12 @@ func (e *Engine) rejectDone(ctx context.Context, id int64, claim int, r *TaskRes
 	if err := checkAssignee(r, id, def.Step(step)); err != nil {
 		return err
 	}
-	return e.rejected(ctx, def, st, id, step, attempt, claim, resultWord(r, claim)+" refused: the task is done")
+	reason := resultWord(r, claim) + " refused: the task is done"
+	if ss, sd := st.Steps[step], def.Step(step); ss != nil && sd != nil && ss.Attempt == attempt && ss.Error != nil && ss.Error.Code == "timeout" {
+		// The engine failed the attempt at its deadline (runStepTimeout).
+		reason = fmt.Sprintf("%s refused: the attempt ran past the step's timeout of %s", resultWord(r, claim), sd.Timeout)
+	}
+	return e.rejected(ctx, def, st, id, step, attempt, claim, reason)
 }
 
 // findDeliveryStep finds in instance's journal the step.started of task

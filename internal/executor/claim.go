@@ -2,6 +2,7 @@ package executor
 
 import (
 	"github.com/ordoflow/ordo/internal/journal"
+	"github.com/ordoflow/ordo/ordotype"
 )
 
 // StepClaimed says that a worker took a step's task from its queue: the
@@ -43,6 +44,11 @@ func (d *decider) stepClaimed(c StepClaimed) error {
 		Type: journal.StepStarted, Step: c.Step, Attempt: c.Attempt, StartedAt: d.now,
 		Worker: c.Worker, Claim: c.Claim, Task: c.Task,
 	})
+	if step := d.def.Step(c.Step); step.Timeout > 0 {
+		// The delivery times out even if no worker calls again: the
+		// engine fails it then (QueueTimeout).
+		d.tasks = append(d.tasks, NewTask{Kind: ordotype.TaskStep, Queue: QueueTimeout, Step: c.Step, Attempt: c.Attempt, DueAt: d.now.Add(step.Timeout)})
+	}
 	return nil
 }
 

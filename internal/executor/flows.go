@@ -23,6 +23,10 @@ const (
 	QueueRelease = "ordo.release"
 	// QueueDeadline ends an instance that ran past its workflow timeout.
 	QueueDeadline = "ordo.deadline"
+	// QueueTimeout fails a worker's delivery of a step that ran past the
+	// step's timeout: a task of the instance, due when the delivery times
+	// out, made when a worker takes the step.
+	QueueTimeout = "ordo.timeout"
 )
 
 // MessageReceived delivers a message to a waiting receive step.
