@@ -286,10 +286,19 @@ func (r *remoteState) offer(queue string) *poller {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	p := r.idle(queue)
+	if p != nil {
+		p.free--
+		p.pending++
+	}
+	return p
+}
+
+// idle returns a waiting poller of queue with a free slot, or nil. The
+// caller holds r.mu.
+func (r *remoteState) idle(queue string) *poller {
 	for p := range r.pollers[queue] {
 		if !p.closed && p.free > 0 {
-			p.free--
-			p.pending++
 			return p
 		}
 	}
@@ -307,12 +316,7 @@ func (r *remoteState) polled(queue string) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for p := range r.pollers[queue] {
-		if !p.closed && p.free > 0 {
-			return true
-		}
-	}
-	return false
+	return r.idle(queue) != nil
 }
 
 // deliver hands a committed task to the poller it was offered to. The
