@@ -243,9 +243,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			var more []*Task
 			t, more = w.run(hctx, t, handlers, next)
 			pf.hold(more)
-			for t == nil {
+			for t == nil && hctx.Err() == nil {
 				// Whoever holds a task runs the held ones before it gives
-				// its slot back, so none is left behind.
+				// its slot back, so none is left behind (unless the stop
+				// timeout passed: their leases run out and they go to
+				// other workers).
 				if t = pf.take(); t == nil {
 					break
 				}
@@ -346,6 +348,9 @@ func (w *Worker) Run(ctx context.Context) error {
 // renewed first: if another worker has taken it since, it is dropped rather
 // than run twice.
 func (w *Worker) renewHeld(ctx context.Context, t *Task) *Task {
+	if ctx.Err() != nil {
+		return nil
+	}
 	if t.LeaseUntil.IsZero() || time.Now().Before(t.LeaseUntil) {
 		return t
 	}
