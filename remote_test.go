@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordoflow/ordo"
+	"github.com/ordoflow/ordo/ordostore"
 )
 
 const paymentYAML = `
@@ -501,6 +502,40 @@ steps:
 	require.Empty(t, tasks, "the worker's task is done")
 	err = eng.CompleteTask(ctx, first.ID, first.Claim, &ordo.TaskCompletion{Output: "late", InstanceID: id})
 	require.ErrorIs(t, err, ordo.ErrLeaseLost)
+}
+
+// A delivery that ends in time takes its timeout task with it: nothing is
+// left to fire at the deadline.
+func TestRemote_TimeoutTaskGoesWithTheDelivery(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+	deployYAML(t, eng, `workflow: watched
+steps:
+  - id: charge
+    task: {queue: watched}
+    timeout: 1h
+  - id: ship
+    after: [charge]
+    task: {queue: watched}
+    timeout: 1h
+`)
+	id, err := eng.Start(ctx, "watched", nil)
+	require.NoError(t, err)
+	timeouts := func() int {
+		t.Helper()
+		tasks, err := eng.Store().ListTasks(ctx, &ordostore.ListTasksParams{InstanceID: id, Queues: []string{"ordo.timeout"}})
+		require.NoError(t, err)
+		return len(tasks)
+	}
+	first := pollOne(t, eng, "w1", "watched")
+	require.Equal(t, 1, timeouts(), "taking the step made its timeout task")
+	done, err := eng.CompleteTaskNext(ctx, first.ID, first.Claim, nil, &ordo.PollParams{Queues: []string{"watched"}, Worker: "w1"})
+	require.NoError(t, err)
+	require.Len(t, done.Next, 1)
+	require.Equal(t, 1, timeouts(), "charge's went with its completion; ship's came with its start")
+	require.NoError(t, eng.FailTask(ctx, done.Next[0].ID, done.Next[0].Claim, &ordo.TaskFailure{Message: "no", Retryable: false}))
+	require.Zero(t, timeouts(), "a failure takes it too")
 }
 
 // The same for a step a worker took with its completion of the step

@@ -53,6 +53,9 @@ const (
 	WHERE (workflow, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`
 
 	sqlDeleteTasks = `DELETE FROM tasks WHERE id = ANY($1::bigint[])`
+	sqlCancelTasks = `DELETE FROM tasks t
+	USING unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS c(instance_id, queue, step_id, attempt)
+	WHERE t.instance_id = c.instance_id AND t.queue = c.queue AND t.step_id = c.step_id AND t.attempt = c.attempt`
 	// prev_seq repeats the check made under the row's lock: a row that
 	// does not match is a bug, and fails the batch.
 	//
@@ -547,6 +550,9 @@ func (a *applier) write(ctx context.Context, tx batchConn) error {
 		taskOwners []int // the transition of each task
 		consumed   []int64
 		consumedBy []string
+		// Cancel's matches: instance ids, queues, steps, attempts.
+		cancelIDs, cancelQueues, cancelSteps []string
+		cancelAttempts                       []int32
 	)
 	for i, tr := range a.batch {
 		if !a.ok[i] {
@@ -559,6 +565,12 @@ func (a *applier) write(ctx context.Context, tx batchConn) error {
 		if c := tr.Consume; c != nil {
 			consumed = append(consumed, c.ID)
 			consumedBy = append(consumedBy, c.By)
+		}
+		for _, m := range tr.Cancel {
+			cancelIDs = append(cancelIDs, id)
+			cancelQueues = append(cancelQueues, m.Queue)
+			cancelSteps = append(cancelSteps, m.StepID)
+			cancelAttempts = append(cancelAttempts, int32(m.Attempt))
 		}
 		if tr.Create == nil && (tr.Update != nil || len(tr.Events) > 0) {
 			w := writes[id]
@@ -584,6 +596,9 @@ func (a *applier) write(ctx context.Context, tx batchConn) error {
 	b := &pgx.Batch{}
 	if len(done) > 0 {
 		b.Queue(sqlDeleteTasks, done)
+	}
+	if len(cancelIDs) > 0 {
+		b.Queue(sqlCancelTasks, cancelIDs, cancelQueues, cancelSteps, cancelAttempts)
 	}
 	if len(consumed) > 0 {
 		b.Queue(sqlConsumeMessages, consumed, consumedBy)

@@ -32,6 +32,7 @@ const (
 	// lists are JSON arrays: one statement serves any batch size.
 	sqlBatchClaims = `SELECT id, claim FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
 	sqlDeleteTasks = `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`
+	sqlCancelTasks = `DELETE FROM tasks WHERE instance_id = ? AND queue = ? AND step_id = ? AND attempt = ?`
 )
 
 // chunkSizes are the row counts of the prepared multi-row INSERTs; a batch's
@@ -61,7 +62,7 @@ func multiRowInserts(table, cols string, n int) map[int]string {
 
 // applyQueries are the statements Apply runs, prepared at Open.
 func applyQueries() []string {
-	qs := []string{sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlInstanceSeq, sqlBatchClaims, sqlDeleteTasks}
+	qs := []string{sqlInsertInstance, sqlInstanceIDByKey, sqlUpdateInstance, sqlUpdateInstanceSeq, sqlInstanceSeq, sqlBatchClaims, sqlDeleteTasks, sqlCancelTasks}
 	for _, size := range chunkSizes {
 		qs = append(qs, sqlInsertEvents[size], sqlInsertTasks[size])
 	}
@@ -188,6 +189,16 @@ func applyBatch(ctx context.Context, stmts *txStmts, batch []*ordostore.Transiti
 	if len(done) > 0 {
 		if _, err := stmts.exec(ctx, sqlDeleteTasks, jsonInts(done)); err != nil {
 			return fmt.Errorf("delete completed tasks: %w", err)
+		}
+	}
+	for i, tr := range batch {
+		if !ok[i] {
+			continue
+		}
+		for _, m := range tr.Cancel {
+			if _, err := stmts.exec(ctx, sqlCancelTasks, ids[i], m.Queue, m.StepID, m.Attempt); err != nil {
+				return fmt.Errorf("cancel tasks: %w", err)
+			}
 		}
 	}
 	var events []any

@@ -290,6 +290,20 @@ type Transition struct {
 	// the message is gone or already consumed, nothing is written and the
 	// result carries ErrDuplicate.
 	Consume *ConsumeRef
+
+	// Cancel deletes the instance's tasks that match, leased or not; none
+	// matching is no error. They go after Complete's task is checked and
+	// before Tasks are inserted, so they never touch the transition's own.
+	// The engine cancels the timeout task of a step's delivery this way when
+	// the delivery ends.
+	Cancel []TaskMatch
+}
+
+// TaskMatch names tasks of one instance by queue, step and attempt.
+type TaskMatch struct {
+	Queue   string
+	StepID  string
+	Attempt int
 }
 
 // InstanceUpdate is the new read model of an instance.

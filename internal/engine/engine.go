@@ -148,6 +148,9 @@ type Engine struct {
 	fm      flowMetrics
 
 	firing atomic.Int64 // timers claimed and not yet fired (timers.go)
+	// armed is the due time (Unix ns) the scheduler sleeps until: 0 while
+	// it looks for it, MaxInt64 when nothing is due (scheduler.go).
+	armed atomic.Int64
 	// timerPass is held by a pass of fireTimers; timerRetries are the
 	// unleased timers waiting to fire again (timers.go).
 	timerPass    sync.Mutex
@@ -707,6 +710,9 @@ func (e *Engine) build(st *journal.State, dec *executor.Decision, ref *ordostore
 			}
 		}
 	}
+	for _, c := range dec.Cancel {
+		tr.Cancel = append(tr.Cancel, ordostore.TaskMatch{Queue: c.Queue, StepID: c.Step, Attempt: c.Attempt})
+	}
 	var local []localTask
 	if len(dec.Tasks) > 0 {
 		tr.Tasks = make([]*ordostore.Task, len(dec.Tasks))
@@ -780,9 +786,10 @@ func (e *Engine) afterCommit(def *definition.Workflow, before, after *journal.St
 		lt.task.Claim = 0
 		lt.pool.push(lt.task)
 	}
+	now := e.clock.Now()
 	for _, t := range tasks {
-		if t.LeaseOwner == "" && e.schedules(t) {
-			e.poke() // a task for later, or for the scheduler to claim
+		if t.LeaseOwner == "" && e.schedules(t) && e.rearms(t, now) {
+			e.poke() // a task for the scheduler to claim, or one due sooner than it waits for
 			break
 		}
 	}
@@ -800,6 +807,17 @@ func (e *Engine) schedules(t *ordostore.Task) bool {
 		return false
 	}
 	return true
+}
+
+// rearms reports whether a task committed unleased needs the scheduler
+// woken: it is due now, or before the due time the scheduler sleeps until
+// (see scheduler). A task for later than that is found when it wakes.
+func (e *Engine) rearms(t *ordostore.Task, now time.Time) bool {
+	if !t.DueAt.After(now) {
+		return true
+	}
+	armed := e.armed.Load()
+	return armed == 0 || t.DueAt.UnixNano() < armed
 }
 
 // poke wakes the scheduler.

@@ -623,7 +623,7 @@ func (e *Engine) takeNext(ctx context.Context, def *definition.Workflow, dec *ex
 		}
 		// The tasks started makes (a timeout's) go after the decision's,
 		// whose indices take.idx holds.
-		dec = &executor.Decision{Events: append(dec.Events, started.Events...), Tasks: append(dec.Tasks, started.Tasks...), State: started.State}
+		dec = &executor.Decision{Events: append(dec.Events, started.Events...), Tasks: append(dec.Tasks, started.Tasks...), State: started.State, Cancel: dec.Cancel}
 		step := def.Step(nt.Step)
 		lease := now.Add(e.leaseFor(step))
 		if step != nil && step.Timeout > 0 && step.Timeout < lease.Sub(now) {
@@ -724,12 +724,12 @@ func (e *Engine) startRemote(ctx context.Context, worker string, t *ordostore.Ta
 		return nil, err
 	}
 	if d := deadline(step, st, t); !d.IsZero() && d.Before(t.LeaseUntil) {
-		// The lease ends at the step's timeout: a worker that is still at
-		// work then loses the task, and the attempt times out.
+		// The lease the worker sees ends at the step's timeout, when the
+		// attempt times out (the timeout task StepClaimed made fails it and
+		// completes this task, so the stored lease need not be cut short:
+		// that would cost a write per delivery). Heartbeats never extend
+		// it past the deadline.
 		t.LeaseUntil = d
-		if _, err := e.store.ExtendLeases(ctx, &ordostore.ExtendLeasesParams{Owner: t.LeaseOwner, IDs: []int64{t.ID}, Until: d}); err != nil {
-			return nil, err
-		}
 	}
 	e.remote.hand(now, t)
 	return e.view(def, st, step, t), nil

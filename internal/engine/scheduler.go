@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/ordoflow/ordo/internal/executor"
@@ -26,15 +27,20 @@ func (e *Engine) scheduler() {
 		}
 		var due <-chan time.Time
 		var dueTimer ordotype.Timer
+		// While it looks, any task committed for later pokes it (armed 0).
+		e.armed.Store(0)
 		if next, ok, err := e.nextDue(ctx); err != nil {
 			e.log.ErrorContext(ctx, "looking for the next due task", "error", err)
 		} else if ok {
 			if d := next.Sub(e.clock.Now()); d > 0 {
 				dueTimer = e.clock.NewTimer(d)
 				due = dueTimer.C()
+				e.armed.Store(next.UnixNano())
 			} else if claimed > 0 {
 				continue // more may be waiting
 			}
+		} else {
+			e.armed.Store(math.MaxInt64) // nothing due: only a task for later wakes it
 		}
 		poll := e.clock.NewTimer(e.poll)
 		stopped := false

@@ -142,6 +142,16 @@ type Decision struct {
 	// State is the input state with Events applied (a copy; the input is
 	// not modified).
 	State *journal.State
+	// Cancel are tasks of the instance to delete: the timeout tasks of
+	// deliveries that ended.
+	Cancel []TaskMatch
+}
+
+// TaskMatch names the instance's tasks of one queue, step and attempt.
+type TaskMatch struct {
+	Queue   string
+	Step    string
+	Attempt int
 }
 
 // ErrStale is returned for a step result or effect outcome that no longer
@@ -197,18 +207,19 @@ func Decide(ctx context.Context, def *definition.Workflow, st *journal.State, cm
 	if !wasTerminal && d.st.Status.Terminal() {
 		d.ended()
 	}
-	return &Decision{Events: d.events, Tasks: d.tasks, State: d.st}, nil
+	return &Decision{Events: d.events, Tasks: d.tasks, State: d.st, Cancel: d.cancels}, nil
 }
 
 type decider struct {
-	ctx    context.Context
-	def    *definition.Workflow
-	st     *journal.State
-	now    time.Time
-	rnd    func() float64
-	events []*journal.Event
-	tasks  []NewTask
-	vars   map[string]any // CEL variables, built lazily and reset on change
+	ctx     context.Context
+	def     *definition.Workflow
+	st      *journal.State
+	now     time.Time
+	rnd     func() float64
+	events  []*journal.Event
+	tasks   []NewTask
+	cancels []TaskMatch
+	vars    map[string]any // CEL variables, built lazily and reset on change
 }
 
 func (d *decider) emit(e *journal.Event) {
@@ -285,6 +296,10 @@ func (d *decider) stepDone(c StepDone) error {
 	startedAt := c.StartedAt
 	if ss.Status == ordotype.StepRunning {
 		startedAt = time.Time{}
+		if step.Timeout > 0 {
+			// The delivery ends: its timeout task has nothing left to do.
+			d.cancels = append(d.cancels, TaskMatch{Queue: QueueTimeout, Step: c.Step, Attempt: c.Attempt})
+		}
 	}
 	// The outcome's event is the first this command emits.
 	defer d.tagTask(len(d.events), c.Task)

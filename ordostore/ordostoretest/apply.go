@@ -2,6 +2,7 @@ package ordostoretest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -239,6 +240,44 @@ func exerciseApply(ctx context.Context, t *testing.T, newStore func(t *testing.T
 		res := apply(ctx, t, s, tr)
 		require.ErrorIs(t, res[0].Err, ordotype.ErrDuplicate)
 		require.Equal(t, int64(2), getInstance(ctx, t, s, "inst-1").Seq)
+	})
+
+	t.Run("Cancel", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+
+		match := newTask("inst-1", ordotype.TaskStep, "watch", at(time.Hour))
+		again := newTask("inst-1", ordotype.TaskStep, "watch", at(2*time.Hour)) // a second delivery's
+		other := newTask("inst-1", ordotype.TaskStep, "watch", at(time.Hour))
+		other.Attempt = 2
+		done := newTask("inst-1", ordotype.TaskStep, "q", t0)
+		create(ctx, t, s, newInstance("inst-1", "order"), match, again, other, done)
+		create(ctx, t, s, newInstance("inst-2", "order"), newTask("inst-2", ordotype.TaskStep, "watch", at(time.Hour)))
+		tasks := claim(ctx, t, s, "worker", t0, allKinds)
+		require.Len(t, tasks, 1)
+
+		// The cancelled tasks go, the completed one is checked first, and
+		// a task the transition inserts that matches is kept.
+		tr := advanceOf("inst-1", 1, 1, `{}`)
+		tr.Complete = &ordostore.TaskRef{ID: tasks[0].ID, Claim: tasks[0].Claim}
+		tr.Cancel = []ordostore.TaskMatch{{Queue: "watch", StepID: "step-watch", Attempt: 1}, {Queue: "nothing", StepID: "x", Attempt: 1}}
+		kept := newTask("inst-1", ordotype.TaskStep, "watch", at(3*time.Hour))
+		tr.Tasks = []*ordostore.Task{kept}
+		applyOK(ctx, t, s, tr)
+		left, err := s.ListTasks(ctx, &ordostore.ListTasksParams{Kinds: allKinds})
+		require.NoError(t, err)
+		var got []string
+		for _, tk := range left {
+			got = append(got, fmt.Sprintf("%s/%d/%s", tk.InstanceID, tk.Attempt, utc(tk.DueAt).Sub(t0)))
+		}
+		require.ElementsMatch(t, []string{"inst-1/2/1h0m0s", "inst-1/1/3h0m0s", "inst-2/1/1h0m0s"}, got)
+
+		// A transition that fails cancels nothing.
+		tr = advanceOf("inst-1", 1, 1, `{}`) // stale seq
+		tr.Cancel = []ordostore.TaskMatch{{Queue: "watch", StepID: "step-watch", Attempt: 2}}
+		res := apply(ctx, t, s, tr)
+		require.ErrorIs(t, res[0].Err, ordotype.ErrConflict)
+		require.Equal(t, 3, countTasks(ctx, t, s, ""))
 	})
 
 	t.Run("CompleteMissingTaskIsDuplicate", func(t *testing.T) {
