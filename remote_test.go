@@ -461,47 +461,63 @@ func TestRemote_TaskCarriesTheTraceContext(t *testing.T) {
 		"a worker gets the trace context the instance was started under")
 }
 
-// TestRemote_TimeoutSurvivesARestart checks that a remote task's deadline
-// is durable: the engine that handed the task out stops, and the one
-// opened on the same file after the deadline times the attempt out instead
-// of handing it out again, and refuses the late result.
 // A step's timeout fails a delivery whose worker went silent even when no
 // worker polls its queue again: the engine acts at the deadline, and the
-// worker's task is done with it.
+// worker's task is done with it. The same for a step the worker took with
+// its completion of the step before.
 func TestRemote_TimeoutWithoutAnotherPoll(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
-	deployYAML(t, eng, `workflow: watched
+	for _, takenNext := range []bool{false, true} {
+		t.Run(fmt.Sprintf("takenNext=%v", takenNext), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+			deployYAML(t, eng, `workflow: watched
 onFailure: review
 steps:
+  - id: reserve
+    task: {queue: before}
   - id: charge
+    after: [reserve]
     task: {queue: watched}
     timeout: 300ms
     retry: {maxAttempts: 1}
 `)
-	id, err := eng.Start(ctx, "watched", nil)
-	require.NoError(t, err)
-	first := pollOne(t, eng, "w1", "watched")
-	require.False(t, first.Deadline.IsZero())
+			id, err := eng.Start(ctx, "watched", nil)
+			require.NoError(t, err)
+			reserve := pollOne(t, eng, "w1", "before")
+			var charge *ordo.OpenTask
+			if takenNext {
+				done, err := eng.CompleteTaskNext(ctx, reserve.ID, reserve.Claim, nil, &ordo.PollParams{Queues: []string{"watched"}, Worker: "w1"})
+				require.NoError(t, err)
+				require.Len(t, done.Next, 1)
+				charge = done.Next[0]
+			} else {
+				require.NoError(t, eng.CompleteTask(ctx, reserve.ID, reserve.Claim, &ordo.TaskCompletion{}))
+				charge = pollOne(t, eng, "w1", "watched")
+			}
+			require.Equal(t, "charge", charge.Step)
+			require.False(t, charge.Deadline.IsZero())
 
-	// w1 goes silent; nobody polls "watched" again.
-	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	inst, err := eng.Wait(waitCtx, id)
-	require.NoError(t, err)
-	require.Equal(t, ordo.StatusReview, inst.Status)
-	failed := eventsOf(t, eng, id, "step.failed")
-	require.Len(t, failed, 1)
-	require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
-	require.Contains(t, failed[0]["error"].(map[string]any)["message"], "timeout of 300ms")
-	require.False(t, time.Now().Before(first.Deadline), "not before the deadline")
+			// w1 goes silent; nobody polls "watched" again.
+			waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			inst, err := eng.Wait(waitCtx, id)
+			require.NoError(t, err)
+			require.Equal(t, ordo.StatusReview, inst.Status)
+			failed := eventsOf(t, eng, id, "step.failed")
+			require.Len(t, failed, 1)
+			require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
+			require.Contains(t, failed[0]["error"].(map[string]any)["message"], "timeout of 300ms")
+			require.False(t, time.Now().Before(charge.Deadline), "not before the deadline")
 
-	tasks, err := eng.ListTasks(ctx, &ordo.ListTasksParams{Queue: "watched"})
-	require.NoError(t, err)
-	require.Empty(t, tasks, "the worker's task is done")
-	err = eng.CompleteTask(ctx, first.ID, first.Claim, &ordo.TaskCompletion{Output: "late", InstanceID: id})
-	require.ErrorIs(t, err, ordo.ErrLeaseLost)
+			tasks, err := eng.ListTasks(ctx, &ordo.ListTasksParams{Queue: "watched"})
+			require.NoError(t, err)
+			require.Empty(t, tasks, "the worker's task is done")
+			err = eng.CompleteTask(ctx, charge.ID, charge.Claim, &ordo.TaskCompletion{Output: "late", InstanceID: id})
+			require.ErrorIs(t, err, ordo.ErrLeaseLost)
+		})
+	}
 }
 
 // A delivery that ends in time takes its timeout task with it: nothing is
@@ -538,41 +554,10 @@ steps:
 	require.Zero(t, timeouts(), "a failure takes it too")
 }
 
-// The same for a step a worker took with its completion of the step
-// before.
-func TestRemote_TimeoutOfATaskTakenNext(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
-	deployYAML(t, eng, `workflow: watched
-onFailure: review
-steps:
-  - id: reserve
-    task: {queue: watched}
-  - id: charge
-    after: [reserve]
-    task: {queue: watched}
-    timeout: 300ms
-    retry: {maxAttempts: 1}
-`)
-	id, err := eng.Start(ctx, "watched", nil)
-	require.NoError(t, err)
-	first := pollOne(t, eng, "w1", "watched")
-	done, err := eng.CompleteTaskNext(ctx, first.ID, first.Claim, nil, &ordo.PollParams{Queues: []string{"watched"}, Worker: "w1"})
-	require.NoError(t, err)
-	require.Len(t, done.Next, 1)
-	require.Equal(t, "charge", done.Next[0].Step)
-
-	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	inst, err := eng.Wait(waitCtx, id)
-	require.NoError(t, err)
-	require.Equal(t, ordo.StatusReview, inst.Status)
-	failed := eventsOf(t, eng, id, "step.failed")
-	require.Len(t, failed, 1)
-	require.Equal(t, "timeout", failed[0]["error"].(map[string]any)["code"])
-}
-
+// TestRemote_TimeoutSurvivesARestart checks that a remote task's deadline
+// is durable: the engine that handed the task out stops, and the one
+// opened on the same file after the deadline times the attempt out instead
+// of handing it out again, and refuses the late result.
 func TestRemote_TimeoutSurvivesARestart(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
