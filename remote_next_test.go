@@ -96,14 +96,20 @@ func TestRemote_CompleteTaskNextTakesTheNextStep(t *testing.T) {
 	require.Equal(t, int64(1), eng.Stats().TakenNext)
 }
 
+// chainAtPay starts a chain instance and has w1 poll its pay task.
+func chainAtPay(t *testing.T) (*ordo.Engine, *ordo.OpenTask) {
+	t.Helper()
+	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
+	deployYAML(t, eng, chainYAML)
+	_, err := eng.Start(t.Context(), "chain", nil)
+	require.NoError(t, err)
+	return eng, pollOne(t, eng, "w1", "payment")
+}
+
 func TestRemote_CompleteTaskNextTakesUpToMax(t *testing.T) {
 	t.Parallel()
-	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
 	ctx := t.Context()
-	deployYAML(t, eng, chainYAML)
-	_, err := eng.Start(ctx, "chain", nil)
-	require.NoError(t, err)
-	pay := pollOne(t, eng, "w1", "payment")
+	eng, pay := chainAtPay(t)
 	done, err := eng.CompleteTaskNext(ctx, pay.ID, pay.Claim, nil, &ordo.PollParams{Queues: []string{"stock"}, Worker: "w1", Max: 5})
 	require.NoError(t, err)
 	require.Len(t, done.Next, 2, "both steps made ready")
@@ -117,12 +123,8 @@ func TestRemote_CompleteTaskNextTakesUpToMax(t *testing.T) {
 // an idle one could run.
 func TestRemote_CompleteTaskNextLeavesExtrasToAWaitingPoll(t *testing.T) {
 	t.Parallel()
-	eng, _ := openEngine(t, &ordo.Config{PollInterval: 20 * time.Millisecond})
 	ctx := t.Context()
-	deployYAML(t, eng, chainYAML)
-	_, err := eng.Start(ctx, "chain", nil)
-	require.NoError(t, err)
-	pay := pollOne(t, eng, "w1", "payment")
+	eng, pay := chainAtPay(t)
 
 	polled := make(chan []*ordo.OpenTask, 1)
 	go func() {

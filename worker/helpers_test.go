@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,3 +198,18 @@ func (f *faultyTransport) heldCount() int {
 }
 
 func isHeartbeat(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/heartbeat") }
+
+// gauge counts the handlers running at once, and the most ever at once.
+type gauge struct{ now, peak atomic.Int32 }
+
+// enter counts a handler in; the function it returns counts it out.
+func (g *gauge) enter() func() {
+	n := g.now.Add(1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return func() { g.now.Add(-1) }
+}

@@ -224,16 +224,9 @@ func TestWorker_Concurrency(t *testing.T) {
 	opts.Concurrency = 3
 	w, err := worker.New(opts)
 	require.NoError(t, err)
-	var now, peak atomic.Int32
+	var running gauge
 	w.Handle("q", func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
-		n := now.Add(1)
-		defer now.Add(-1)
-		for {
-			p := peak.Load()
-			if n <= p || peak.CompareAndSwap(p, n) {
-				break
-			}
-		}
+		defer running.enter()()
 		time.Sleep(100 * time.Millisecond)
 		return nil, nil
 	})
@@ -245,7 +238,7 @@ func TestWorker_Concurrency(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
 	}
-	require.Equal(t, int32(3), peak.Load(), "runs up to Concurrency tasks at once, and no more")
+	require.Equal(t, int32(3), running.peak.Load(), "runs up to Concurrency tasks at once, and no more")
 }
 
 // A busy worker takes the steps a completion makes ready with its answer:
@@ -259,42 +252,25 @@ func TestWorker_Prefetch(t *testing.T) {
 		prefetch  int
 		takenNext int64
 	}{
-		// pay's completion brings pick and pack, pack's brings ship.
+		// pay's completion brings pick and label, label's brings ship.
 		{"held", 2, 3},
-		// pay's completion brings pick; pack is polled; the last of pick
-		// and pack brings ship.
+		// pay's completion brings pick; label is polled; the last of pick
+		// and label brings ship.
 		{"none", -1, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := startServer(t, 0)
-			b.deploy(t, `workflow: fan
-steps:
-  - id: pay
-    task: {queue: payment}
-  - id: pick
-    after: [pay]
-    task: {queue: stock}
-  - id: pack
-    after: [pay]
-    task: {queue: stock}
-  - id: ship
-    after: [pick, pack]
-    task: {queue: shipping}
-`)
+			b.deploy(t, orderYAML)
 			opts := b.workerOptions("w1")
 			opts.Concurrency, opts.Prefetch = 1, tc.prefetch
 			w, err := worker.New(opts)
 			require.NoError(t, err)
-			var now, peak atomic.Int32
+			var running gauge
 			var mu sync.Mutex
 			var order []string
 			h := func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
-				n := now.Add(1)
-				defer now.Add(-1)
-				if n > peak.Load() {
-					peak.Store(n)
-				}
+				defer running.enter()()
 				mu.Lock()
 				order = append(order, task.Step)
 				mu.Unlock()
@@ -303,10 +279,10 @@ steps:
 			for _, q := range []string{"payment", "stock", "shipping"} {
 				w.Handle(q, h)
 			}
-			id := b.start(t, "fan", `{}`)
+			id := b.start(t, "order", `{}`)
 			run(t, w)
 			require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
-			require.Equal(t, int32(1), peak.Load(), "one task at a time")
+			require.Equal(t, int32(1), running.peak.Load(), "one task at a time")
 			require.Equal(t, tc.takenNext, b.eng.Stats().TakenNext)
 			mu.Lock()
 			defer mu.Unlock()
@@ -351,20 +327,16 @@ func TestWorker_PrefetchOnPoll(t *testing.T) {
 	opts.Concurrency, opts.Prefetch, opts.HTTPClient = 1, 3, &http.Client{Transport: pc}
 	w, err := worker.New(opts)
 	require.NoError(t, err)
-	var now, peak atomic.Int32
+	var running gauge
 	w.Handle("q", func(ctx context.Context, task *worker.Task) (*worker.Result, error) {
-		n := now.Add(1)
-		defer now.Add(-1)
-		if n > peak.Load() {
-			peak.Store(n)
-		}
+		defer running.enter()()
 		return nil, nil
 	})
 	run(t, w)
 	for _, id := range ids {
 		require.Equal(t, ordo.StatusCompleted, b.wait(t, id).Status)
 	}
-	require.Equal(t, int32(1), peak.Load(), "one task at a time")
+	require.Equal(t, int32(1), running.peak.Load(), "one task at a time")
 	require.Equal(t, int32(1), pc.nonEmpty.Load(), "one poll brought the four tasks")
 }
 
