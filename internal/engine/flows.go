@@ -326,8 +326,11 @@ func (e *Engine) runStepTimeout(ctx context.Context, t *ordostore.Task) {
 		e.drop(ctx, def, st, t)
 		return
 	}
-	// Fail the attempt by completing the worker's task, so that it is
-	// not delivered again; then this one is out of date.
+	// Fail the attempt by completing the worker's task, so that it is not
+	// delivered again. The failure of a running delivery cancels this task
+	// in the same transition (Transition.Cancel); if it does not apply (a
+	// result or a new delivery came first), this task runs again when its
+	// lease ends and finds nothing to do.
 	tasks, err := e.store.ListTasks(ctx, &ordostore.ListTasksParams{
 		Kinds: []ordotype.TaskKind{ordotype.TaskStep}, InstanceID: t.InstanceID, Limit: 1000,
 	})
@@ -343,20 +346,6 @@ func (e *Engine) runStepTimeout(ctx context.Context, t *ordostore.Task) {
 		}
 	}
 	e.timeOut(ctx, def, st, target, step)
-	if target == t {
-		return
-	}
-	e.remote.handedTask(target.ID, target.Claim) // done: its worker's result reads the store
-
-	if def, st, err = e.load(ctx, t.InstanceID, true); err != nil {
-		return
-	}
-	if ss := st.Steps[t.StepID]; ss != nil && ss.Attempt == t.Attempt && ss.Status == ordotype.StepRunning {
-		// Not failed (a worker's result or a new delivery came first, or
-		// the store failed): this task runs again when its lease ends.
-		return
-	}
-	e.drop(ctx, def, st, t)
 }
 
 // runChild starts the child instance of a workflow step. The child's

@@ -781,6 +781,9 @@ func (e *Engine) failTimedOut(ctx context.Context, def *definition.Workflow, st 
 	if _, _, err := e.apply(ctx, def, st, done, &ordostore.TaskRef{ID: t.ID, Claim: t.Claim}); err != nil && !errors.Is(err, ordotype.ErrClosed) {
 		e.log.ErrorContext(ctx, "timing out a task", logInstance, t.InstanceID, logStep, t.StepID, logTask, t.ID, "error", err)
 	}
+	// Done or not, a task handed out from this process is read from the
+	// store again when its worker answers.
+	e.remote.handedTask(t.ID, t.Claim)
 }
 
 // drop completes a task whose step no longer waits for it, without a result.
