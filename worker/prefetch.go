@@ -2,12 +2,12 @@ package worker
 
 import "sync"
 
-// maxExtra bounds how many tasks beyond its own next one a completion asks
-// for: enough for the steps a step usually fans out to.
+// maxExtra bounds how many tasks to hold a completion or a poll asks for
+// at once: enough for the steps a step usually fans out to.
 const maxExtra = 8
 
-// prefetch holds the tasks a busy worker took with its completions beyond
-// the next one of each slot, until a slot frees up ([Options.Prefetch]).
+// prefetch holds the tasks a worker took, with its completions and polls,
+// beyond those its slots run, until a slot frees up ([Options.Prefetch]).
 type prefetch struct {
 	mu    sync.Mutex
 	max   int
@@ -16,17 +16,16 @@ type prefetch struct {
 
 func newPrefetch(n int) *prefetch { return &prefetch{max: n} }
 
-// room returns how many tasks beyond its next one a completion may ask
-// for: those the worker may still hold. Completions under way at once may
-// each ask for them, so the worker may hold a few more than max for a
-// while.
+// room returns how many tasks to hold a completion or a poll may ask for:
+// those the worker may still hold. Requests under way at once may each ask
+// for them, so the worker may hold a few more than max for a while.
 func (p *prefetch) room() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return max(min(p.max-len(p.ready), maxExtra), 0)
 }
 
-// hold keeps the extra tasks a completion brought.
+// hold keeps the extra tasks a completion or a poll brought.
 func (p *prefetch) hold(tasks []*Task) {
 	if len(tasks) == 0 {
 		return
